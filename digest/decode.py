@@ -1,0 +1,126 @@
+"""Stage 1: a received file's bytes -> normalised text, or a clear reason why not.
+
+Papers arrive as UTF-8 (with or without BOM), GB18030/GBK, or UTF-16 with a BOM. The order
+of attempts matters: a BOM is certain; strict UTF-8 almost never accepts text in another
+encoding; GB18030 is tried before the statistical detector because short Chinese files are
+where detectors guess wrong most. charset-normalizer is the last resort for anything else.
+
+Normalisation keeps one output line per input line, so line numbers stay valid for the
+parser's "every line ends up somewhere" accounting.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import hashlib
+import re
+import unicodedata
+from pathlib import Path
+
+from .model import DecodedText
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE: it starts with the same two bytes
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# Share of replacement characters we accept in an otherwise valid UTF-8 file (a few bytes
+# damaged in transit) before calling the file undecodable rather than silently mangled.
+_MAX_DAMAGED = 0.001
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
+_SPACES = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000\t]")
+
+
+class DecodeError(Exception):
+    """The file cannot become text; the message names the file and the reason."""
+
+    def __init__(self, source: str, reason: str):
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+def _is_binary(data: bytes) -> bool:
+    sample = data[:8192]
+    if b"\x00" in sample:
+        return True
+    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13, 27))
+    return controls > len(sample) * 0.01
+
+
+def _cjk_share(text: str) -> float:
+    letters = [c for c in text if not c.isspace()]
+    if not letters:
+        return 0.0
+    return sum(1 for c in letters if "\u4e00" <= c <= "\u9fff") / len(letters)
+
+
+def decode_bytes(data: bytes, source: str) -> tuple[str, str]:
+    """Return (text, encoding name) or raise DecodeError."""
+    if not data.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
+        raise DecodeError(source, "the file is empty")
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding), encoding.removesuffix("-sig")
+            except UnicodeDecodeError as exc:
+                raise DecodeError(source, f"starts with a {encoding} byte-order mark but is not "
+                                          f"valid {encoding} (byte {exc.start})") from None
+    if _is_binary(data):
+        raise DecodeError(source, "binary data (control bytes), not a text file")
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("gb18030")
+        if _cjk_share(text) > 0.3:
+            return text, "gb18030"
+    except UnicodeDecodeError:
+        pass
+    damaged = data.decode("utf-8", errors="replace")
+    if damaged.count("\ufffd") <= max(1, len(damaged) * _MAX_DAMAGED):
+        return damaged, "utf-8 (damaged bytes replaced)"
+    from charset_normalizer import from_bytes  # imported late: only odd files need it
+
+    best = from_bytes(data).best()
+    if best is not None and best.encoding and _cjk_share(str(best)) > 0.3:
+        return str(best), best.encoding
+    raise DecodeError(source, "not decodable as UTF-8, GB18030 or UTF-16, and no other "
+                              "encoding gives Chinese text")
+
+
+def normalise_line(line: str) -> str:
+    """Unify spaces, drop invisible characters, trim; keeps the line's words as printed."""
+    line = line.translate(_ZERO_WIDTH)
+    line = _SPACES.sub(" ", line)
+    return unicodedata.normalize("NFC", line).strip()
+
+
+def normalise_text(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return "\n".join(normalise_line(line) for line in text.split("\n"))
+
+
+def decode_file_bytes(data: bytes, source: str, mtime: dt.datetime | None = None) -> DecodedText:
+    text, encoding = decode_bytes(data, source)
+    text = normalise_text(text)
+    if not text.strip():
+        raise DecodeError(source, "the file holds only blank lines")
+    return DecodedText(text=text, encoding=encoding, sha256=hashlib.sha256(data).hexdigest(),
+                       source=source, mtime=mtime)
+
+
+def read_issue_file(path: Path | str) -> DecodedText:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc)
+    except IsADirectoryError:
+        raise DecodeError(path.name, "is a folder, not a file") from None
+    except OSError as exc:
+        raise DecodeError(path.name, f"cannot be read ({exc.strerror})") from None
+    return decode_file_bytes(data, path.name, mtime)
