@@ -303,6 +303,11 @@ class _Walk:
         pending, self.pending = self.pending, []
         if not pending:
             return []
+        previous = self.current
+        if (len(pending) > 1 and previous is not None and not previous.has_title
+                and previous.dateline is not None):
+            # A dated report always has a headline; it was printed after the story.
+            previous.trailing_title = pending.pop(0)
         deck: list[Line] = []
         for line in reversed(pending):
             in_block = (self.blank_separated and line is not pending[0]
@@ -481,11 +486,13 @@ def _paragraphs(body: list[Line]) -> list[str]:
     return paragraphs
 
 
-def _year_hint(text: str) -> int | None:
-    years = Counter(int(y) for y in re.findall(r"((?:19|20)\d{2})\s*年", text))
-    if not years:
-        return None
-    return max(years.items(), key=lambda kv: (kv[1], kv[0]))[0]
+def _year_hint(text: str, not_after: dt.date | None = None) -> int | None:
+    """The latest year an issue mentions: reports look back (`2019年以来`), but targets
+    (`到2030年`) look forward, so those are not counted."""
+    years = [int(m.group(1)) for m in re.finditer(r"(?<![到至争计划])((?:19|20)\d{2})\s*年", text)]
+    if not_after is not None:
+        years = [y for y in years if y <= not_after.year]
+    return max(years) if years else None
 
 
 def complete_date(month: int, day: int, year: int, not_after: dt.date | None) -> dt.date | None:
@@ -540,7 +547,7 @@ def _build_article(index: int, draft: _Draft, year: int, not_after: dt.date | No
         paragraphs[-1], glued = split_glued_byline(paragraphs[-1])
     for extra in (glued, draft.end_byline.text if draft.end_byline else None,
                   draft.credit.text if draft.credit else None):
-        if extra:
+        if extra and extra.strip("（()） ") not in bylines:  # printed above and below
             bylines.append(extra)
     dateline = draft.dateline
     kind = _kind(draft, title, paragraphs)
@@ -582,10 +589,16 @@ def parse_text(text: str, *, source: str = "", sha256: str = "",
     walk = _Walk(rest, skip, _blank_separated(lines))
     walk.run()
     non_article.extend(walk.non_article)
-    year = (masthead.date.year if masthead.date else _year_hint(text)
-            or (file_date.year if file_date else dt.date.today().year))
-    not_after = masthead.date or (file_date if not masthead.date and not _year_hint(text)
-                                  else None)
+    # The year of a `8月18日` dateline: the masthead's, else the latest one the issue
+    # mentions, else the file's; a date after the issue (or file) is from the year before.
+    hinted = None if masthead.date else _year_hint(text, file_date)
+    if masthead.date:
+        year, not_after = masthead.date.year, masthead.date
+    elif hinted:
+        year, not_after = hinted, None
+    else:
+        year = (file_date or dt.date.today()).year
+        not_after = file_date
     articles = [_build_article(i, draft, year, not_after, non_article)
                 for i, draft in enumerate(walk.drafts)]
     non_article.sort(key=lambda item: item.line)
