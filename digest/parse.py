@@ -316,13 +316,22 @@ class _Walk:
             if len(deck) == MAX_DECK or in_block or follows_block:
                 break
             deck.insert(0, line)
-        leftovers = pending[: len(pending) - len(deck)]
-        previous = self.current
-        if leftovers and previous is not None and not previous.has_title and previous.body:
-            previous.trailing_title = leftovers.pop(0)  # a headline printed after its story
-        for line in leftovers:
+        for line in pending[: len(pending) - len(deck)]:
             self.set_aside(line, "slogan")
         return deck
+
+    def _awaits_body(self) -> _Draft | None:
+        """The article whose byline is printed and whose story has not started yet."""
+        draft = self.current
+        if draft is not None and draft.top_byline and not draft.body and not draft.closed:
+            return draft
+        return None
+
+    def _pending_are_slogans(self) -> None:
+        """Headline-like lines between a byline and its story belong to the page."""
+        for line in self.pending:
+            self.set_aside(line, "slogan")
+        self.pending = []
 
     def subhead_or_deck(self) -> bool:
         """Pending lines inside an open piece without a dateline are its section subheads."""
@@ -374,11 +383,9 @@ class _Walk:
         self.open_article().top_byline.append(line)
 
     def _on_dateline(self, line: Line) -> None:
-        draft = self.current
-        if draft is not None and draft.top_byline and not draft.body and not draft.closed:
-            for stray in self.pending:
-                self.set_aside(stray, "slogan")  # between a byline and its story
-            self.pending = []
+        draft = self._awaits_body()
+        if draft is not None:
+            self._pending_are_slogans()
         else:
             draft = self.open_article()
         draft.body.append(line)
@@ -388,10 +395,8 @@ class _Walk:
         if self.pending:
             if self.subhead_or_deck():
                 draft.subheads.append(self.pending.pop())
-            elif draft is not None and draft.top_byline and not draft.body and not draft.closed:
-                for stray in self.pending:
-                    self.set_aside(stray, "slogan")
-                self.pending = []
+            elif self._awaits_body() is not None:
+                self._pending_are_slogans()
             else:
                 draft = self.open_article()
         elif draft is None or draft.closed:
@@ -400,28 +405,26 @@ class _Walk:
         if split_glued_byline(line.text)[1] is not None:
             draft.closed = True  # `…新台阶。(融媒体中心 裴崇旭)` ends the story
 
-    def _on_end_byline(self, line: Line) -> None:
+    def _close_with(self, line: Line, slot: str) -> bool:
+        """Close the open article with a byline or credit; short lines just before it are
+        the story's last lines, not a headline."""
         draft = self.current
-        if draft is None or draft.closed or self.pending:
-            if draft is not None and not draft.closed and self.pending:
-                # headline-like lines right before a closing byline: the story's last lines
-                draft.body.extend(self.pending)
-                self.pending = []
-                draft.end_byline, draft.closed = line, True
-                return
+        if draft is None or draft.closed:
+            return False
+        draft.body.extend(self.pending)
+        self.pending = []
+        setattr(draft, slot, line)
+        draft.closed = True
+        return True
+
+    def _on_end_byline(self, line: Line) -> None:
+        if not self._close_with(line, "end_byline"):
             self.set_aside(line, "stray")
-            return
-        draft.end_byline, draft.closed = line, True
 
     def _on_credit(self, line: Line) -> None:
-        draft = self.current
-        if draft is None or draft.closed or not draft.body:
-            self.open_article()
-            draft = self.current
-        if self.pending:
-            draft.body.extend(self.pending)
-            self.pending = []
-        draft.credit, draft.closed = line, True
+        if not self._close_with(line, "credit"):
+            self.open_article()  # a credit with no open story: an item of its own
+            self._close_with(line, "credit")
 
     def _finish(self) -> None:
         if not self.pending:
