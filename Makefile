@@ -12,12 +12,29 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
+# Ingest seeds/ into .digest/digest.db (files already stored are skipped), then build every
+# week's digest, index.html and feed.xml into out/. Safe to run again: it rebuilds.
 run: $(BIN)/.installed
-	$(BIN)/digest parse seeds/*.txt
+	$(BIN)/digest ingest seeds/
+	$(BIN)/digest build --all --out out
 
 test: $(BIN)/.installed
 	@command -v chromium >/dev/null 2>&1 || sh bench/install-chromium.sh
 	$(BIN)/pytest -q
+
+# textrank4zh 0.3, the reference for `make parity` and `make bench`, in a venv of its own: it
+# needs networkx<3 (nx.from_numpy_matrix) and is no dependency of digest.
+REF ?= .venv-ref
+$(REF)/bin/.installed: bench/requirements-ref.txt
+	$(PYTHON) -m venv $(REF)
+	$(REF)/bin/pip install -q -r bench/requirements-ref.txt
+	touch $@
+
+parity: $(BIN)/.installed $(REF)/bin/.installed
+	$(BIN)/python bench/parity.py
+
+bench: $(BIN)/.installed $(REF)/bin/.installed
+	$(BIN)/python bench/bench.py
 
 clean:
 	rm -rf $(VENV) .venv-ref out .digest

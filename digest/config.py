@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import string
 import tomllib
 import types
 import typing
@@ -88,6 +89,8 @@ class ScheduleConfig:
     digest_day: str = "mon"
     digest_time: str = "08:00"
     misfire_grace_seconds: int = 6 * 3600
+    # Inbox names never taken: files still being written by someone else, and hidden files.
+    ignore: list[str] = field(default_factory=lambda: ["*.part", "*.tmp", "~$*", ".*"])
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,8 @@ class EmailConfig:
     timeout_seconds: float = 30.0
     max_attempts: int = 8
     retry_base_seconds: int = 300
+    retry_max_seconds: int = 6 * 3600  # the backoff doubles up to this
+    catch_up_weeks: int = 4  # weeks that ended longer ago are built but not mailed
     ca_file: Path | None = None  # extra CA bundle, e.g. for a private relay
 
 
@@ -232,6 +237,7 @@ def _check(config: Config) -> None:
     if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
         raise ConfigError(f"schedule.digest_time: {config.schedule.digest_time!r} is not HH:MM, "
                           f"e.g. \"08:00\"")
+    _check_service(config)
     if config.rank.sentences < 1:
         raise ConfigError("rank.sentences: must be at least 1")
     if config.rank.ratio is not None and not 0 < config.rank.ratio <= 1:
@@ -262,6 +268,58 @@ def _check(config: Config) -> None:
         if value is not None and not value.is_file():
             raise ConfigError(f"text.{key}: file {str(value)!r} does not exist; "
                               f"create it or remove the key")
+
+
+# Placeholders that email.subject / email.unsubscribe may use (see digest/deliver.py).
+SUBJECT_FIELDS = ("title", "week", "start", "end", "stories", "name", "headline")
+UNSUBSCRIBE_FIELDS = ("email",)
+
+
+def _check_template(key: str, template: str, allowed: tuple[str, ...]) -> None:
+    try:
+        fields = [name for _, name, spec, conv in string.Formatter().parse(template)
+                  if name is not None]
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {template!r} is not a valid template ({exc}); write "
+                          f"placeholders as {{week}} and a literal brace as {{{{") from None
+    for name in fields:
+        if name not in allowed:
+            raise ConfigError(f"{key}: unknown placeholder {{{name}}}; use "
+                              + ", ".join(f"{{{a}}}" for a in allowed))
+
+
+def _check_service(config: Config) -> None:
+    """[schedule] and [email]: the unattended service's settings."""
+    schedule, email = config.schedule, config.email
+    minimums = {"schedule.scan_seconds": (schedule.scan_seconds, 1),
+                "schedule.stable_seconds": (schedule.stable_seconds, 0),
+                "schedule.misfire_grace_seconds": (schedule.misfire_grace_seconds, 1),
+                "email.timeout_seconds": (email.timeout_seconds, 1),
+                "email.max_attempts": (email.max_attempts, 1),
+                "email.retry_base_seconds": (email.retry_base_seconds, 1),
+                "email.retry_max_seconds": (email.retry_max_seconds, email.retry_base_seconds),
+                "email.catch_up_weeks": (email.catch_up_weeks, 1)}
+    for key, (value, least) in minimums.items():
+        if value < least:
+            raise ConfigError(f"{key}: {value!r} is too small; use {least} or more")
+    if not 0 < email.port < 65536:
+        raise ConfigError(f"email.port: {email.port} is not a TCP port; use 587 for starttls, "
+                          f"465 for tls or 25 for none")
+    if "@" not in email.sender or any(c in email.sender for c in "\r\n<>,; "):
+        raise ConfigError(f"email.sender: {email.sender!r} is not a plain address like "
+                          f"digest@example.org")
+    if not email.password_env.isidentifier():
+        raise ConfigError(f"email.password_env: {email.password_env!r} is not an environment "
+                          f"variable name; use e.g. \"DIGEST_SMTP_PASSWORD\"")
+    _check_template("email.subject", email.subject, SUBJECT_FIELDS)
+    _check_template("email.unsubscribe", email.unsubscribe, UNSUBSCRIBE_FIELDS)
+    if email.unsubscribe and not email.unsubscribe.startswith(("mailto:", "https://",
+                                                               "http://")):
+        raise ConfigError(f"email.unsubscribe: {email.unsubscribe!r} must be a mailto: or "
+                          f"https:// URL, e.g. \"mailto:editor@example.org?subject=unsubscribe\"")
+    if email.ca_file is not None and not email.ca_file.is_file():
+        raise ConfigError(f"email.ca_file: file {str(email.ca_file)!r} does not exist; "
+                          f"point it at a PEM bundle or remove the key")
 
 
 def default_config_path() -> Path:

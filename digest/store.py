@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from .config import Config
 from .model import KeySentence, ParsedIssue, StoredArticle, Summary
-from .weeks import IsoWeek, effective_date, moment_to_date
+from .weeks import IsoWeek, moment_to_date, reading_order
 
 DB_NAME = "digest.db"
 BUSY_TIMEOUT_MS = 30_000
@@ -95,6 +95,40 @@ MIGRATIONS: list[Migration] = [
             text TEXT NOT NULL
         )""",
     )),
+    # The unattended service (digest/ingest.py, digest/deliver.py): what happened to each
+    # inbox file, and the (week, subscriber) email ledger that makes sends happen once.
+    Migration("service: inbox log, built weeks, email ledger", (
+        """CREATE TABLE inbox_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,                 -- ISO 8601 UTC
+            name TEXT NOT NULL,               -- file name as it arrived in the inbox
+            sha256 TEXT NOT NULL,
+            outcome TEXT NOT NULL,            -- 'ingested' | 'duplicate' | 'failed'
+            moved_to TEXT NOT NULL,
+            reason TEXT                       -- why it failed
+        )""",
+        """CREATE TABLE service_weeks (
+            week TEXT PRIMARY KEY,            -- '2022-W34', built by the service
+            issue_count INTEGER NOT NULL,     -- issues with articles in it when built
+            built_at TEXT NOT NULL            -- ISO 8601 UTC
+        )""",
+        """CREATE TABLE email_ledger (
+            week TEXT NOT NULL,               -- '2022-W34'
+            subscriber TEXT NOT NULL,         -- the address, lower-case
+            status TEXT NOT NULL,             -- 'sent' | 'empty' | 'retry' | 'gave_up'
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try TEXT,                    -- ISO 8601 UTC, when status = 'retry'
+            last_error TEXT,                  -- never contains the password
+            message_id TEXT,
+            updated_at TEXT NOT NULL,         -- ISO 8601 UTC
+            PRIMARY KEY (week, subscriber)
+        )""",
+    )),
+    # Each feed entry carries its week's contents (themes and story titles) as HTML, kept
+    # with the digest so feed.xml can list every week without regrouping old weeks.
+    Migration("digests: feed entry content", (
+        "ALTER TABLE digests ADD COLUMN feed_html TEXT NOT NULL DEFAULT ''",
+    )),
 ]
 
 
@@ -126,6 +160,7 @@ class DigestRecord:
     markdown: str
     html: str
     text: str
+    feed_html: str
 
 
 def _date(value: str | None) -> dt.date | None:
@@ -342,20 +377,21 @@ class Store:
     # -- digests ----------------------------------------------------------------------
 
     def save_digest(self, week: IsoWeek, *, issue_count: int, article_count: int,
-                    theme_count: int, markdown: str, html: str, text: str,
+                    theme_count: int, markdown: str, html: str, text: str, feed_html: str,
                     now: dt.datetime | None = None) -> None:
         built = (now or _utc_now()).astimezone(dt.timezone.utc).isoformat()
         updated = self.week_updated_at(week)
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO digests (week, built_at, updated_at, issue_count, article_count,"
-                " theme_count, markdown, html, text) VALUES (?,?,?,?,?,?,?,?,?)"
+                " theme_count, markdown, html, text, feed_html) VALUES (?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (week) DO UPDATE SET built_at = excluded.built_at,"
                 " updated_at = excluded.updated_at, issue_count = excluded.issue_count,"
                 " article_count = excluded.article_count, theme_count = excluded.theme_count,"
-                " markdown = excluded.markdown, html = excluded.html, text = excluded.text",
+                " markdown = excluded.markdown, html = excluded.html, text = excluded.text,"
+                " feed_html = excluded.feed_html",
                 (str(week), built, updated.isoformat() if updated else built, issue_count,
-                 article_count, theme_count, markdown, html, text))
+                 article_count, theme_count, markdown, html, text, feed_html))
 
     def digests(self) -> tuple[DigestRecord, ...]:
         """Every built digest, oldest week first."""
@@ -365,17 +401,11 @@ class Store:
             updated_at=dt.datetime.fromisoformat(r["updated_at"]),
             issue_count=r["issue_count"], article_count=r["article_count"],
             theme_count=r["theme_count"], markdown=r["markdown"], html=r["html"],
-            text=r["text"]) for r in rows)
+            text=r["text"], feed_html=r["feed_html"]) for r in rows)
         return tuple(sorted(records, key=lambda d: d.week))
 
     def digest(self, week: IsoWeek) -> DigestRecord | None:
         return next((d for d in self.digests() if d.week == week), None)
-
-
-def reading_order(article: StoredArticle) -> tuple:
-    day, _ = effective_date(article)
-    return (day or dt.date.min, article.paper or "", article.issue_date or dt.date.min,
-            article.source, article.position, article.id)
 
 
 def connect(path: Path) -> sqlite3.Connection:

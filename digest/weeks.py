@@ -88,3 +88,11 @@ def effective_date(article: StoredArticle) -> tuple[dt.date | None, str]:
 def week_of(article: StoredArticle) -> IsoWeek | None:
     day, _ = effective_date(article)
     return IsoWeek.of(day) if day is not None else None
+
+
+def reading_order(article: StoredArticle) -> tuple:
+    """A stable order for articles: by the date that placed them in their week, then paper,
+    issue and position, so a digest never depends on the order files were ingested in."""
+    day, _ = effective_date(article)
+    return (day or dt.date.min, article.paper or "", article.issue_date or dt.date.min,
+            article.source, article.position, article.id)

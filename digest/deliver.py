@@ -1,0 +1,453 @@
+"""Email: one message per subscriber and week, sent once, retried with backoff when it fails.
+
+- The message is `multipart/alternative`: the plain-text digest, then the HTML digest with
+  its CSS inlined (mail clients drop <style>), so every client shows one of the two.
+- Header values that come from content (the digest title, a story's headline, a subscriber's
+  name) have every control character and line break collapsed to a space, and the email
+  package encodes non-ASCII, so article text can never add a header or a recipient. The
+  envelope recipient is always exactly the subscriber's configured address.
+- The Message-ID is derived from the week, the subscriber and a hash of the content, so a
+  retry of the same digest carries the same id and receiving systems can recognise it.
+- The ledger (`email_ledger`, one row per week and subscriber) is the memory across runs and
+  restarts: `sent` and `empty` are final; a failure becomes `retry` with a `next_try` that
+  doubles each time, up to `email.max_attempts`, then `gave_up`. A crash between the SMTP
+  server accepting a message and the ledger saying `sent` can repeat that one message on the
+  next run, with the same Message-ID; every other path sends each digest at most once.
+- The SMTP password comes only from the environment variable named by `email.password_env`
+  and is removed from any error text before it is logged or stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import logging
+import os
+import smtplib
+import socket
+import sqlite3
+import ssl
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import format_datetime, formataddr
+from pathlib import Path
+from typing import Protocol
+
+import css_inline
+
+from .config import Config, SubscriberConfig
+from .ingest import write_atomically
+
+log = logging.getLogger(__name__)
+
+FINAL_STATUSES = ("sent", "empty", "gave_up")
+
+
+class DeliveryError(Exception):
+    """Sending is impossible with this configuration (the message says how to fix it)."""
+
+
+class ConnectError(Exception):
+    """The SMTP server could not be reached or refused the session (not one recipient)."""
+
+
+@dataclass(frozen=True)
+class Letter:
+    """The digest of one week as one subscriber gets it (already limited to their themes)."""
+
+    week: str  # '2022-W34'
+    start: dt.date  # Monday
+    end: dt.date  # Sunday
+    text: str
+    html: str
+    stories: int
+    headline: str = ""  # the first story's title, offered to the subject template
+
+
+# Builds the letter for (week, theme names); no names means every theme. None: nothing to send.
+Composer = Callable[[str, Sequence[str]], "Letter | None"]
+
+
+# -- building the message -----------------------------------------------------------------
+
+
+def header_safe(value: object) -> str:
+    """One line of text: control characters and line breaks (CR, LF, U+2028, ...) become
+    single spaces, so a value can never end a header and start another."""
+    text = "".join(" " if (ord(c) < 32 or ord(c) == 127 or c in "\u0085\u2028\u2029") else c
+                   for c in str(value))
+    return " ".join(text.split())
+
+
+def render_subject(template: str, fields: dict[str, object]) -> str:
+    """Fill the (validated) subject template with header-safe values."""
+    return header_safe(template.format_map({k: header_safe(v) for k, v in fields.items()}))
+
+
+def inline_css(html: str) -> str:
+    """Move <style> rules into style="" attributes; never fetch remote stylesheets.
+
+    CSS variables are resolved (many mail clients ignore var()); @media rules cannot be
+    inlined, so they stay in a <style> tag for the clients that read it. Older css-inline
+    releases lack those two options and get the plain inliner.
+    """
+    try:
+        inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True,
+                                        resolve_css_variables=True)
+    except TypeError:
+        inliner = css_inline.CSSInliner(load_remote_stylesheets=False)
+    return inliner.inline(html)
+
+
+def sender_domain(address: str) -> str:
+    return address.rpartition("@")[2] or "localhost"
+
+
+def content_hash(letter: Letter) -> str:
+    return hashlib.sha256(f"{letter.text}\0{letter.html}".encode()).hexdigest()
+
+
+def message_id(letter: Letter, subscriber: SubscriberConfig, sender: str) -> str:
+    """Deterministic: same week, subscriber and content -> same id (a retry is recognisable)."""
+    who = hashlib.sha256(subscriber.email.lower().encode()).hexdigest()[:12]
+    return f"<digest.{letter.week}.{who}.{content_hash(letter)[:16]}@{sender_domain(sender)}>"
+
+
+def unsubscribe_header(config: Config, subscriber: SubscriberConfig) -> str:
+    """`<mailto:...>` or `<https://...>` for List-Unsubscribe; {email} is URL-quoted."""
+    from urllib.parse import quote
+
+    template = config.email.unsubscribe or (
+        f"mailto:{config.email.sender}?subject=unsubscribe%20{{email}}")
+    url = template.format_map({"email": quote(subscriber.email, safe="@")})
+    return f"<{header_safe(url)}>"
+
+
+def build_message(config: Config, subscriber: SubscriberConfig, letter: Letter,
+                  now: dt.datetime | None = None) -> EmailMessage:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    msg = EmailMessage(policy=SMTP_POLICY)
+    msg["Subject"] = render_subject(config.email.subject, {
+        "title": config.digest.title, "week": letter.week, "start": letter.start.isoformat(),
+        "end": letter.end.isoformat(), "stories": letter.stories,
+        "name": subscriber.name or subscriber.email, "headline": letter.headline})
+    msg["From"] = formataddr((header_safe(config.digest.title), config.email.sender))
+    msg["To"] = formataddr((header_safe(subscriber.name), subscriber.email))
+    msg["Date"] = format_datetime(now.astimezone(dt.timezone.utc))
+    msg["Message-ID"] = message_id(letter, subscriber, config.email.sender)
+    unsubscribe = unsubscribe_header(config, subscriber)
+    msg["List-Unsubscribe"] = unsubscribe
+    if unsubscribe.startswith("<https://"):
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies, please
+    # base64 keeps CJK compact and long HTML lines within SMTP's 998-octet limit.
+    msg.set_content(letter.text, cte="base64")
+    msg.add_alternative(inline_css(letter.html), subtype="html", cte="base64")
+    return msg
+
+
+# -- sending ------------------------------------------------------------------------------
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Remove a secret, and the base64 forms AUTH uses for it, from an error text."""
+    if not secret:
+        return text
+    for form in {secret, base64.b64encode(secret.encode()).decode()}:
+        text = text.replace(form, "***")
+    return text
+
+
+def tls_context(config: Config) -> ssl.SSLContext:
+    """Verifying context: certificate chain and host name; `email.ca_file` replaces the
+    system's CAs (for a private relay with its own CA)."""
+    cafile = str(config.email.ca_file) if config.email.ca_file else None
+    return ssl.create_default_context(cafile=cafile)
+
+
+def smtp_password(config: Config) -> str | None:
+    if not config.email.username:
+        return None
+    password = os.environ.get(config.email.password_env)
+    if not password:
+        raise DeliveryError(f"email.username is set but the environment variable "
+                            f"{config.email.password_env} is empty; put the SMTP password "
+                            f"there (see email.password_env)")
+    return password
+
+
+class Outbox(Protocol):
+    def send(self, msg: EmailMessage, recipient: str, week: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class SmtpOutbox:
+    """One SMTP session for a batch, opened on the first message."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self._smtp: smtplib.SMTP | None = None
+        self._password: str | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        email = self.config.email
+        try:
+            self._password = smtp_password(self.config)
+        except DeliveryError as exc:
+            raise ConnectError(str(exc)) from None
+        context = tls_context(self.config)
+        try:
+            if email.security == "tls":
+                smtp = smtplib.SMTP_SSL(email.host, email.port, timeout=email.timeout_seconds,
+                                        context=context)
+            else:
+                smtp = smtplib.SMTP(email.host, email.port, timeout=email.timeout_seconds)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise ConnectError(self.describe(exc)) from None
+        try:
+            if email.security == "starttls":
+                # Raises if the server does not offer STARTTLS: never falls back to plain text.
+                smtp.starttls(context=context)
+            if email.username:
+                smtp.login(email.username, self._password)
+        except (OSError, smtplib.SMTPException) as exc:
+            smtp.close()
+            raise ConnectError(self.describe(exc)) from None
+        return smtp
+
+    def describe(self, exc: BaseException) -> str:
+        where = f"{self.config.email.host}:{self.config.email.port}"
+        return redact(f"{where}: {type(exc).__name__}: {exc}", self._password)
+
+    def send(self, msg: EmailMessage, recipient: str, week: str) -> None:
+        if self._smtp is None:
+            self._smtp = self._connect()
+        try:
+            # Explicit envelope: recipients never come from the headers.
+            self._smtp.send_message(msg, from_addr=self.config.email.sender,
+                                    to_addrs=[recipient])
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise smtplib.SMTPException(self.describe(exc)) from None
+        except (smtplib.SMTPServerDisconnected, socket.timeout, ConnectionError) as exc:
+            self.close()
+            raise ConnectError(self.describe(exc)) from None
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                self._smtp.close()
+            self._smtp = None
+
+
+class EmlOutbox:
+    """--dry-run: each message becomes `<output>/eml/<week>/<address>.eml`; nothing is sent."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.written: list[Path] = []
+
+    def send(self, msg: EmailMessage, recipient: str, week: str) -> None:
+        path = self.folder / safe_part(week) / f"{safe_part(recipient)}.eml"
+        write_atomically(path, msg.as_string())
+        self.written.append(path)
+
+    def close(self) -> None:
+        pass
+
+
+def safe_part(text: str) -> str:
+    """A file-name part from an address or week: no separators, no leading dot."""
+    cleaned = "".join(c if c.isalnum() or c in "@-_+." else "_" for c in text)
+    return cleaned.lstrip(".") or "_"
+
+
+# -- the ledger ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LedgerRow:
+    week: str
+    subscriber: str
+    status: str
+    attempts: int
+    next_try: dt.datetime | None
+    last_error: str | None
+    message_id: str | None
+    updated_at: dt.datetime
+
+
+def _utc(now: dt.datetime) -> str:
+    return now.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def ledger_rows(conn: sqlite3.Connection, weeks: Sequence[str] | None = None
+                ) -> list[LedgerRow]:
+    """The ledger, oldest week first; only `weeks` when given."""
+    sql = ("SELECT week, subscriber, status, attempts, next_try, last_error, message_id,"
+           " updated_at FROM email_ledger")
+    params: list[str] = []
+    if weeks is not None:
+        params = sorted(set(weeks))
+        sql += f" WHERE week IN ({','.join('?' * len(params))})"
+    rows = conn.execute(sql + " ORDER BY week, subscriber", params).fetchall()
+    return [LedgerRow(r[0], r[1], r[2], r[3], dt.datetime.fromisoformat(r[4]) if r[4] else None,
+                      r[5], r[6], dt.datetime.fromisoformat(r[7])) for r in rows]
+
+
+def ledger_row(conn: sqlite3.Connection, week: str, address: str) -> LedgerRow | None:
+    return next((r for r in ledger_rows(conn, [week]) if r.subscriber == address.lower()),
+                None)
+
+
+def _upsert(conn: sqlite3.Connection, week: str, address: str, *, status: str, attempts: int,
+            next_try: dt.datetime | None, last_error: str | None, message_id: str | None,
+            now: dt.datetime) -> None:
+    conn.execute(
+        "INSERT INTO email_ledger (week, subscriber, status, attempts, next_try, last_error,"
+        " message_id, updated_at) VALUES (?,?,?,?,?,?,?,?)"
+        " ON CONFLICT (week, subscriber) DO UPDATE SET status = excluded.status,"
+        " attempts = excluded.attempts, next_try = excluded.next_try,"
+        " last_error = excluded.last_error, message_id = excluded.message_id,"
+        " updated_at = excluded.updated_at",
+        (week, address.lower(), status, attempts, _utc(next_try) if next_try else None,
+         last_error, message_id, _utc(now)))
+    if conn.in_transaction:
+        conn.commit()
+
+
+def backoff_seconds(config: Config, attempts: int) -> int:
+    """retry_base, then doubling per failed attempt, capped at retry_max."""
+    delay = config.email.retry_base_seconds * 2 ** max(0, attempts - 1)
+    return min(delay, config.email.retry_max_seconds)
+
+
+def record_sent(conn, week: str, address: str, attempts: int, msg_id: str,
+                now: dt.datetime) -> None:
+    _upsert(conn, week, address, status="sent", attempts=attempts, next_try=None,
+            last_error=None, message_id=msg_id, now=now)
+
+
+def record_empty(conn, week: str, address: str, now: dt.datetime) -> None:
+    _upsert(conn, week, address, status="empty", attempts=0, next_try=None, last_error=None,
+            message_id=None, now=now)
+
+
+def record_failure(config: Config, conn, week: str, address: str, attempts: int, error: str,
+                   msg_id: str | None, now: dt.datetime) -> LedgerRow:
+    if attempts >= config.email.max_attempts:
+        status, next_try = "gave_up", None
+    else:
+        status, next_try = "retry", now + dt.timedelta(seconds=backoff_seconds(config, attempts))
+    _upsert(conn, week, address, status=status, attempts=attempts, next_try=next_try,
+            last_error=error, message_id=msg_id, now=now)
+    return LedgerRow(week, address.lower(), status, attempts, next_try, error, msg_id, now)
+
+
+def is_due(row: LedgerRow | None, now: dt.datetime) -> bool:
+    if row is None:
+        return True
+    return row.status == "retry" and (row.next_try is None or row.next_try <= now)
+
+
+def due_sends(conn: sqlite3.Connection, weeks: Sequence[str],
+              subscribers: Sequence[SubscriberConfig],
+              now: dt.datetime) -> list[tuple[str, SubscriberConfig, int]]:
+    """(week, subscriber, attempts so far) for every send that is due now, oldest week first."""
+    rows = {(r.week, r.subscriber): r for r in ledger_rows(conn, weeks)}
+    due = []
+    for week in sorted(weeks):
+        for subscriber in subscribers:
+            row = rows.get((week, subscriber.email.lower()))
+            if is_due(row, now):
+                due.append((week, subscriber, row.attempts if row else 0))
+    return due
+
+
+# -- a delivery run -----------------------------------------------------------------------
+
+
+@dataclass
+class DeliveryReport:
+    sent: list[tuple[str, str]]
+    empty: list[tuple[str, str]]
+    failed: list[tuple[str, str, str]]  # week, address, error
+    written: list[Path]
+
+
+def deliver(config: Config, conn: sqlite3.Connection, weeks: Sequence[str],
+            compose: Composer, *, dry_run: bool = False, now: dt.datetime | None = None,
+            should_stop: Callable[[], bool] = lambda: False,
+            outbox: Outbox | None = None) -> DeliveryReport:
+    """Send every due (week, subscriber) message of `weeks` and record each outcome.
+
+    A dry run writes .eml files for what a real run would send now and leaves the ledger
+    alone, so the real run still sends them.
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
+    report = DeliveryReport([], [], [], [])
+    if not dry_run and not config.email.enabled:
+        return report
+    due = due_sends(conn, weeks, config.subscribers, now)
+    if not due:
+        return report
+    if outbox is None:
+        outbox = EmlOutbox(Path(config.paths.output) / "eml") if dry_run else SmtpOutbox(config)
+    letters: dict[tuple[str, tuple[str, ...]], Letter | None] = {}
+    unreachable: str | None = None  # once the server cannot be reached, don't keep trying
+    try:
+        for week, subscriber, attempts in due:
+            if should_stop():
+                break
+            key = (week, tuple(subscriber.themes))
+            if key not in letters:
+                letters[key] = compose(week, tuple(subscriber.themes))
+            letter = letters[key]
+            if letter is None or letter.stories == 0:
+                if not dry_run:
+                    record_empty(conn, week, subscriber.email, now)
+                report.empty.append((week, subscriber.email))
+                continue
+            msg = build_message(config, subscriber, letter, now)
+            try:
+                if unreachable:
+                    raise ConnectError(unreachable)
+                outbox.send(msg, subscriber.email, week)
+            except ConnectError as exc:
+                unreachable = str(exc)
+                _fail(config, conn, report, week, subscriber.email, attempts + 1, unreachable,
+                      msg["Message-ID"], now, dry_run)
+                continue
+            except (smtplib.SMTPException, OSError) as exc:
+                _fail(config, conn, report, week, subscriber.email, attempts + 1,
+                      outbox_error(outbox, exc), msg["Message-ID"], now, dry_run)
+                continue
+            if not dry_run:
+                record_sent(conn, week, subscriber.email, attempts + 1, msg["Message-ID"], now)
+            report.sent.append((week, subscriber.email))
+            log.info("%s: digest %s %s", subscriber.email, week,
+                     "written" if dry_run else "sent")
+    finally:
+        outbox.close()
+        if isinstance(outbox, EmlOutbox):
+            report.written = list(outbox.written)
+    return report
+
+
+def outbox_error(outbox: Outbox, exc: BaseException) -> str:
+    describe = getattr(outbox, "describe", None)
+    return describe(exc) if describe else f"{type(exc).__name__}: {exc}"
+
+
+def _fail(config: Config, conn, report: DeliveryReport, week: str, address: str, attempts: int,
+          error: str, msg_id: str | None, now: dt.datetime, dry_run: bool) -> None:
+    report.failed.append((week, address, error))
+    if dry_run:
+        return
+    row = record_failure(config, conn, week, address, attempts, error, msg_id, now)
+    log.warning("%s: digest %s not sent (attempt %d, %s): %s", address, week, attempts,
+                f"next try {row.next_try:%Y-%m-%d %H:%M}Z" if row.next_try else "giving up",
+                error)

@@ -1,0 +1,407 @@
+"""The inbox: take files that have stopped changing, ingest each exactly once, never lose one.
+
+The protocol, and why each step is safe against a crash (kill -9) at any point:
+
+1. Scan: only regular files directly in the inbox whose name matches no ignore pattern
+   (`*.part`, `*.tmp`, `~$*`, `.*` by default) are candidates. A candidate is *stable* once
+   its size and modification time have been seen unchanged for `schedule.stable_seconds`;
+   a file that is still being written (or copied slowly) is left alone.
+2. Claim: a stable file is renamed into `<inbox>/.processing/`. The rename stays on the
+   inbox's file system, so it is atomic: the file is in the inbox or claimed, never neither.
+   Claimed files are hidden from the scan (the folder starts with a dot) and are the first
+   thing processed after a restart, without waiting again.
+3. Ingest: the file's sha256 decides. If the store already holds it (a duplicate, or a crash
+   after step 3 committed but before step 4), it is not ingested again. Otherwise it is
+   stored in one database transaction keyed by that sha256, so it is stored whole or not at
+   all.
+4. Move: to `archive/YYYY/MM/` (month of processing, in the digest time zone), or, if it
+   could not be read, to `failed/` with `NAME.error.txt` beside it saying why. A name that
+   is taken gets a suffix (`NAME-1.txt`); nothing is overwritten and input is never deleted.
+
+Anything that is not the file's fault (the database is unavailable, a disk is full) leaves
+the file claimed, to be retried on the next scan, rather than blaming the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import fnmatch
+import hashlib
+import logging
+import os
+import shutil
+import sqlite3
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from .config import Config
+
+log = logging.getLogger(__name__)
+
+CLAIM_DIR = ".processing"
+ERROR_SUFFIX = ".error.txt"
+# Errors that say "the machine is not ready", not "this file is bad": retry, don't fail it.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (sqlite3.OperationalError, MemoryError)
+
+Outcome = Literal["ingested", "duplicate", "failed"]
+
+
+@dataclass(frozen=True)
+class InboxOutcome:
+    """What happened to one inbox file."""
+
+    name: str  # the file's name as it arrived in the inbox
+    sha256: str
+    outcome: Outcome
+    moved_to: Path
+    reason: str | None = None  # for failures: why, as written to the .error.txt
+
+
+@dataclass(frozen=True)
+class Ingestor:
+    """The two things the inbox needs from the rest of the pipeline.
+
+    `is_stored(sha256)` tells whether a file with those bytes is already in the store;
+    `ingest(path)` decodes, parses, ranks and stores one file in one transaction, raising
+    (e.g. decode.DecodeError) when the file cannot be read.
+    """
+
+    is_stored: Callable[[str], bool]
+    ingest: Callable[[Path], object]
+
+
+# -- names and moves ----------------------------------------------------------------------
+
+
+def is_ignored(name: str, patterns: Iterable[str]) -> bool:
+    """Temp, partial and hidden files are someone else's work in progress."""
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def safe_name(name: str) -> str:
+    """A plain file name that cannot point outside the folder it is joined to."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].replace("\x00", "")
+    if base in ("", ".", ".."):
+        return "unnamed"
+    return base
+
+
+def free_path(folder: Path, name: str, *, taken_also: Callable[[Path], bool] | None = None
+              ) -> Path:
+    """`folder/name`, or `folder/stem-N.ext` with the first N that is not taken."""
+    name = safe_name(name)
+    stem, dot, ext = name.rpartition(".")
+    if not stem:  # no extension (or a leading-dot name): the suffix goes at the end
+        stem, dot, ext = name, "", ""
+    candidate, n = folder / name, 0
+    while candidate.exists() or candidate.is_symlink() or (taken_also and taken_also(candidate)):
+        n += 1
+        candidate = folder / f"{stem}-{n}{dot}{ext}"
+    return candidate
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` survive a power cut, not just a crash of this process."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def move_file(src: Path, dest: Path) -> Path:
+    """Move `src` to `dest` (a free path) by rename; across file systems by copy then unlink.
+
+    The copy goes to a hidden temporary name first and is renamed into place only once it is
+    complete and on disk, so `dest` never holds half a file; `src` is removed only after that.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(src, dest)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        temporary = dest.with_name(f".{dest.name}.moving")
+        shutil.copy2(src, temporary)  # copy2 keeps the mtime, which dates undated issues
+        with open(temporary, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(temporary, dest)
+        fsync_dir(dest.parent)
+        os.unlink(src)
+        fsync_dir(src.parent)
+        return dest
+    fsync_dir(dest.parent)
+    if src.parent != dest.parent:
+        fsync_dir(src.parent)
+    return dest
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write a small text file so that it is either absent or complete, never torn."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(temporary, path)
+    fsync_dir(path.parent)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# -- scanning -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Seen:
+    size: int
+    mtime_ns: int
+    since: float  # monotonic time at which this size and mtime were first seen
+
+
+class StabilityTracker:
+    """Remembers each inbox file's size and mtime across scans to tell when it stopped changing.
+
+    Kept in memory on purpose: after a restart a file simply waits one more delay, which is
+    cheaper and safer than trusting an observation from before the crash.
+    """
+
+    def __init__(self, stable_seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.stable_seconds = stable_seconds
+        self.clock = clock
+        self._seen: dict[str, _Seen] = {}
+
+    def observe(self, files: dict[str, os.stat_result]) -> list[str]:
+        """Record this scan; return the names unchanged for at least `stable_seconds`."""
+        now = self.clock()
+        stable = []
+        for name, st in files.items():
+            previous = self._seen.get(name)
+            if previous is None or (previous.size, previous.mtime_ns) != (st.st_size,
+                                                                         st.st_mtime_ns):
+                self._seen[name] = _Seen(st.st_size, st.st_mtime_ns, now)
+            elif now - previous.since >= self.stable_seconds:
+                stable.append(name)
+        for gone in set(self._seen) - set(files):
+            del self._seen[gone]
+        return stable
+
+    def forget(self, name: str) -> None:
+        self._seen.pop(name, None)
+
+    def seconds_until_next_stable(self) -> float | None:
+        """How long until the newest-changed file we are watching could be stable."""
+        if not self._seen:
+            return None
+        now = self.clock()
+        return max(0.0, max(s.since for s in self._seen.values()) + self.stable_seconds - now)
+
+
+def inbox_candidates(config: Config) -> dict[str, os.stat_result]:
+    """Regular files directly in the inbox that no ignore pattern excludes, by name."""
+    inbox = Path(config.paths.inbox)
+    found: dict[str, os.stat_result] = {}
+    try:
+        entries = list(os.scandir(inbox))
+    except FileNotFoundError:
+        return found
+    for entry in entries:
+        if is_ignored(entry.name, config.schedule.ignore):
+            continue
+        try:
+            # Symlinks are skipped: moving a link would archive the link, not the issue.
+            if entry.is_file(follow_symlinks=False):
+                found[entry.name] = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue  # vanished between listing and stat: someone else moved it
+    return found
+
+
+def claimed_files(config: Config) -> list[Path]:
+    """Files claimed before a crash or a transient error, oldest claim first."""
+    folder = Path(config.paths.inbox) / CLAIM_DIR
+    try:
+        files = [p for p in folder.iterdir() if p.is_file() and not p.is_symlink()
+                 and not p.name.startswith(".")]
+    except FileNotFoundError:
+        return []
+    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+
+def claim(config: Config, name: str) -> Path | None:
+    """Rename an inbox file into the claim folder; None if it vanished meanwhile."""
+    inbox = Path(config.paths.inbox)
+    folder = inbox / CLAIM_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    source = inbox / safe_name(name)
+    try:
+        return move_file(source, free_path(folder, name))
+    except FileNotFoundError:
+        return None
+
+
+# -- processing -----------------------------------------------------------------------------
+
+
+def archive_folder(config: Config, now: dt.datetime) -> Path:
+    local = now.astimezone(config.tz)
+    return Path(config.paths.archive) / f"{local.year:04d}" / f"{local.month:02d}"
+
+
+def error_report(name: str, sha256: str, reason: str, now: dt.datetime) -> str:
+    return (f"file: {name}\n"
+            f"sha256: {sha256}\n"
+            f"failed at: {now.astimezone(dt.timezone.utc).isoformat(timespec='seconds')}\n"
+            f"reason: {reason}\n"
+            f"\nFix the file (or the cause) and move it back into the inbox to try again.\n")
+
+
+def _error_file(path: Path) -> Path:
+    return path.with_name(path.name + ERROR_SUFFIX)
+
+
+def _stale_report_for_other_file(sha256: str) -> Callable[[Path], bool]:
+    """A slot is taken if an error report sits there, unless it is this file's own report
+    (left by a crash between writing the report and moving the file)."""
+    def taken(candidate: Path) -> bool:
+        report = _error_file(candidate)
+        if not report.exists():
+            return False
+        try:
+            return f"sha256: {sha256}\n" not in report.read_text(encoding="utf-8")
+        except OSError:
+            return True
+    return taken
+
+
+def move_to_failed(config: Config, path: Path, sha256: str, reason: str,
+                   now: dt.datetime) -> Path:
+    """`failed/NAME` plus `failed/NAME.error.txt`; the report is written first, so a failed
+    file is never found without its reason."""
+    folder = Path(config.paths.failed)
+    dest = free_path(folder, path.name, taken_also=_stale_report_for_other_file(sha256))
+    write_atomically(_error_file(dest), error_report(path.name, sha256, reason, now))
+    return move_file(path, dest)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for the error report: the decoder's reason, or the exception and where."""
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, str) and reason:
+        return reason
+    where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    at = f" (at {Path(where[0].filename).name}:{where[0].lineno})" if where else ""
+    return f"{type(exc).__name__}: {exc}{at}"
+
+
+def process_claimed(config: Config, path: Path, ingestor: Ingestor,
+                    now: dt.datetime | None = None) -> InboxOutcome | None:
+    """Ingest (or recognise) one claimed file and move it out of the claim folder.
+
+    Returns None when a transient error leaves the file claimed for a later retry.
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
+    sha256 = file_sha256(path)
+    if ingestor.is_stored(sha256):
+        dest = move_file(path, free_path(archive_folder(config, now), path.name))
+        return InboxOutcome(path.name, sha256, "duplicate", dest)
+    try:
+        ingestor.ingest(path)
+    except TRANSIENT_ERRORS as exc:
+        log.warning("%s: not ingested this time, will retry (%s)", path.name, exc)
+        return None
+    except Exception as exc:  # noqa: BLE001 - any other failure is this file's problem
+        reason = describe_failure(exc)
+        dest = move_to_failed(config, path, sha256, reason, now)
+        return InboxOutcome(path.name, sha256, "failed", dest, reason)
+    dest = move_file(path, free_path(archive_folder(config, now), path.name))
+    return InboxOutcome(path.name, sha256, "ingested", dest)
+
+
+def process_inbox(config: Config, tracker: StabilityTracker, ingestor: Ingestor, *,
+                  on_result: Callable[[InboxOutcome], None] = lambda result: None,
+                  should_stop: Callable[[], bool] = lambda: False) -> list[InboxOutcome]:
+    """One scan: resume claimed files, then claim and process every stable inbox file.
+
+    Files are handled one at a time in arrival order (mtime, then name); `should_stop` is
+    checked between files so a shutdown finishes the current file and no more.
+    """
+    results: list[InboxOutcome] = []
+
+    def handle(path: Path) -> None:
+        result = process_claimed(config, path, ingestor)
+        if result is not None:
+            log.info("%s: %s -> %s%s", result.name, result.outcome, result.moved_to,
+                     f" ({result.reason})" if result.reason else "")
+            results.append(result)
+            on_result(result)
+
+    for path in claimed_files(config):
+        if should_stop():
+            return results
+        handle(path)
+    candidates = inbox_candidates(config)
+    stable = tracker.observe(candidates)
+    for name in sorted(stable, key=lambda n: (candidates[n].st_mtime_ns, n)):
+        if should_stop():
+            break
+        tracker.forget(name)
+        claimed = claim(config, name)
+        if claimed is not None:
+            handle(claimed)
+    return results
+
+
+def wait_and_process_inbox(config: Config, ingestor: Ingestor, *,
+                           on_result: Callable[[InboxOutcome], None] = lambda result: None,
+                           should_stop: Callable[[], bool] = lambda: False,
+                           sleep: Callable[[float], None] = time.sleep) -> list[InboxOutcome]:
+    """For one-shot runs: look, wait out the stability delay once, look again, process.
+
+    A file still changing after that single wait is left for the next run.
+    """
+    tracker = StabilityTracker(config.schedule.stable_seconds)
+    results = process_inbox(config, tracker, ingestor, on_result=on_result,
+                            should_stop=should_stop)
+    remaining = tracker.seconds_until_next_stable()
+    if remaining is not None and not should_stop():
+        sleep(remaining + 0.05)
+        results += process_inbox(config, tracker, ingestor, on_result=on_result,
+                                 should_stop=should_stop)
+    return results
+
+
+# -- the inbox log --------------------------------------------------------------------------
+
+def record_result(conn: sqlite3.Connection, result: InboxOutcome,
+                  now: dt.datetime | None = None) -> None:
+    """Log what happened to a file, for `digest status` (the store itself is the truth)."""
+    at = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    conn.execute(
+        "INSERT INTO inbox_log (at, name, sha256, outcome, moved_to, reason)"
+        " VALUES (?,?,?,?,?,?)",
+        (at.isoformat(timespec="seconds"), result.name, result.sha256, result.outcome,
+         str(result.moved_to), result.reason))
+    if conn.in_transaction:  # a connection not in autocommit mode
+        conn.commit()
+
+
+def recent_results(conn: sqlite3.Connection, limit: int = 10) -> list[sqlite3.Row]:
+    return conn.execute("SELECT * FROM inbox_log ORDER BY id DESC LIMIT ?", (limit,)).fetchall()

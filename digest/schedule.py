@@ -1,0 +1,515 @@
+"""The unattended service: `digest serve` (APScheduler) and `digest run` (the same work once).
+
+One cycle (`run_once`) does, in order: take stable inbox files and ingest them; build every
+week that is due and not built (or that gained articles since it was built); send every due
+email. "Due" is decided from our own records, never from the scheduler's memory: APScheduler
+drops runs missed while the process was down and advances a job when it starts, not when it
+succeeds. So every cycle is a catch-up:
+
+- a week is due once its first digest moment (`schedule.digest_day` at `digest_time`, in
+  `digest.timezone`) after it ended has passed; it is built when the store has no digest for
+  it, or the store has newer issues for that week than the digest was built from;
+- its emails are due while the week is within `email.catch_up_weeks` of now and the email
+  ledger has no final row for the (week, subscriber) pair, or a retry whose time has come.
+
+`serve` runs a cycle at start-up, then every `schedule.scan_seconds`, and also on the weekly
+cron trigger; both jobs share one worker thread, so cycles never overlap. One instance per
+state folder (an flock on `<state>/digest.lock`). SIGTERM or SIGINT lets the current step
+(one file, one week, one email) finish, then the process exits 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import fcntl
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import decode, deliver, pipeline
+from .config import Config
+from .ingest import (CLAIM_DIR, ERROR_SUFFIX, InboxOutcome, Ingestor, StabilityTracker,
+                     inbox_candidates, is_ignored, process_inbox, recent_results,
+                     record_result, wait_and_process_inbox)
+from .render import render_week
+from .store import Store, open_store
+from .themes import group_week
+from .weeks import IsoWeek
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "digest.lock"
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class AlreadyRunning(Exception):
+    """Another digest process holds the state folder."""
+
+
+# -- one instance per state folder --------------------------------------------------------
+
+
+@contextmanager
+def instance_lock(config: Config) -> Iterator[Path]:
+    """Hold `<state>/digest.lock` for the duration, or raise AlreadyRunning.
+
+    flock is released by the kernel when the process dies, even by kill -9, so a crash never
+    leaves a stale lock behind. The file holds the owner's pid for messages and status.
+    """
+    state = Path(config.paths.state)
+    state.mkdir(parents=True, exist_ok=True)
+    path = state / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            owner = lock_owner(config)
+            raise AlreadyRunning(
+                f"another digest process{f' (pid {owner})' if owner else ''} is already "
+                f"using the state folder {state}; stop it first, or give this one its own "
+                f"[paths].state / $DIGEST_HOME") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def lock_owner(config: Config) -> int | None:
+    """The pid recorded in the lock file, if that process is alive (for messages only)."""
+    try:
+        pid = int((Path(config.paths.state) / LOCK_NAME).read_text().strip() or 0)
+    except (OSError, ValueError):
+        return None
+    if pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return pid
+
+
+# -- when weeks are due -------------------------------------------------------------------
+
+
+def digest_moment(config: Config, week: IsoWeek) -> dt.datetime:
+    """The first configured digest day and time after `week` ended (its Sunday midnight)."""
+    hour, minute = (int(part) for part in config.schedule.digest_time.split(":"))
+    next_monday = week.sunday + dt.timedelta(days=1)
+    day = next_monday + dt.timedelta(days=DAYS.index(config.schedule.digest_day))
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=config.tz)
+
+
+def is_due(config: Config, week: IsoWeek, now: dt.datetime) -> bool:
+    return digest_moment(config, week) <= now
+
+
+def is_mailable(config: Config, week: IsoWeek, now: dt.datetime) -> bool:
+    """Catch-up has a horizon: a fresh install fed a year of archives must not mail 52
+    digests. Weeks older than `email.catch_up_weeks` are built but not mailed."""
+    oldest = IsoWeek.current(config.tz, now).monday - dt.timedelta(
+        weeks=config.email.catch_up_weeks)
+    return is_due(config, week, now) and week.monday >= oldest
+
+
+def issues_per_week(store: Store) -> dict[IsoWeek, int]:
+    """How many stored issues have articles in each week (issues are only ever added)."""
+    rows = store.conn.execute(
+        "SELECT week, count(DISTINCT issue_id) FROM articles GROUP BY week").fetchall()
+    return {IsoWeek.parse(week): count for week, count in rows}
+
+
+def built_weeks(store: Store) -> dict[IsoWeek, int]:
+    """Our ledger of built weeks: week -> how many issues it was built from."""
+    rows = store.conn.execute("SELECT week, issue_count FROM service_weeks").fetchall()
+    return {IsoWeek.parse(week): count for week, count in rows}
+
+
+def record_built(store: Store, week: IsoWeek, issues: int, now: dt.datetime) -> None:
+    store.conn.execute(
+        "INSERT INTO service_weeks (week, issue_count, built_at) VALUES (?,?,?)"
+        " ON CONFLICT (week) DO UPDATE SET issue_count = excluded.issue_count,"
+        " built_at = excluded.built_at",
+        (str(week), issues, now.astimezone(dt.timezone.utc).isoformat(timespec="seconds")))
+
+
+def weeks_to_build(config: Config, store: Store, now: dt.datetime) -> dict[IsoWeek, int]:
+    """Due weeks with articles that were never built, or were built from fewer issues than
+    the store now has for them (a late issue); with their current issue counts."""
+    built = built_weeks(store)
+    return {week: issues for week, issues in sorted(issues_per_week(store).items())
+            if is_due(config, week, now) and built.get(week) != issues}
+
+
+def weeks_to_mail(config: Config, store: Store, now: dt.datetime) -> list[IsoWeek]:
+    return [week for week in sorted(built_weeks(store)) if is_mailable(config, week, now)]
+
+
+# -- the stages, wired to the store -------------------------------------------------------
+
+
+def store_ingestor(store: Store, ranker: pipeline.Summarizer) -> Ingestor:
+    """Decode errors propagate (the inbox moves the file to failed/); storing is one
+    transaction keyed by sha256 (pipeline.store_decoded)."""
+    def ingest(path: Path) -> object:
+        return pipeline.store_decoded(store, decode.read_issue_file(path), ranker, path)
+    return Ingestor(is_stored=store.has_file, ingest=ingest)
+
+
+def store_composer(config: Config, store: Store) -> deliver.Composer:
+    """Render a week limited to a subscriber's themes (none named: every theme)."""
+    grouped: dict[str, tuple] = {}
+
+    def compose(week: str, theme_names: Sequence[str]) -> deliver.Letter | None:
+        iso = IsoWeek.parse(week)
+        if week not in grouped:
+            grouped[week] = group_week(store.articles_in_week(iso), config)
+        themes = [t for t in grouped[week] if not theme_names or t.name in theme_names]
+        themes = [t for t in themes if t.stories]
+        if not themes:
+            return None
+        rendered = render_week(config, iso, themes)
+        lead = themes[0].stories[0].lead
+        return deliver.Letter(week=week, start=iso.monday, end=iso.sunday, text=rendered.text,
+                              html=rendered.html, stories=rendered.story_count,
+                              headline=lead.title or "")
+    return compose
+
+
+# -- one cycle ----------------------------------------------------------------------------
+
+
+@dataclass
+class RunReport:
+    inbox: list[InboxOutcome] = field(default_factory=list)
+    built: list[str] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+    delivery: deliver.DeliveryReport | None = None
+    stopped: bool = False  # a stop was requested before the cycle finished
+
+
+def run_once(config: Config, *, tracker: StabilityTracker | None = None,
+             ranker: pipeline.Summarizer | None = None, dry_run: bool = False,
+             should_stop: Callable[[], bool] = lambda: False,
+             now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+             ) -> RunReport:
+    """Inbox -> ingest -> build due weeks -> send due emails; each step skipped on stop.
+
+    With a `tracker` (the service) a file is taken once it has been seen unchanged across
+    scans; without one (a one-shot run) the run waits out the stability delay once itself.
+    """
+    report = RunReport()
+    ranker = ranker or pipeline.LazyRanker(config)
+    with open_store(config) as store:
+        ingestor = store_ingestor(store, ranker)
+        record = lambda outcome: record_result(store.conn, outcome)  # noqa: E731
+        if tracker is not None:
+            report.inbox = process_inbox(config, tracker, ingestor, on_result=record,
+                                         should_stop=should_stop)
+        else:
+            report.inbox = wait_and_process_inbox(config, ingestor, on_result=record,
+                                                  should_stop=should_stop)
+        for week, issues in weeks_to_build(config, store, now()).items():
+            if should_stop():
+                break
+            result = pipeline.build_weeks(config, [week], store=store)
+            record_built(store, week, issues, now())  # after the files: a crash rebuilds
+            report.built.append(str(week))
+            report.written += list(result.written)
+            log.info("built the digest of %s", week)
+        if not should_stop():
+            report.delivery = deliver.deliver(
+                config, store.conn, [str(w) for w in weeks_to_mail(config, store, now())],
+                store_composer(config, store), dry_run=dry_run, now=now(),
+                should_stop=should_stop)
+    report.stopped = should_stop()
+    return report
+
+
+# -- stopping cleanly -----------------------------------------------------------------------
+
+
+class StopSignal:
+    """SIGTERM/SIGINT -> a flag the cycle checks between steps.
+
+    The handler only writes a byte to a pipe (async-signal-safe); a watcher thread reads it
+    and does the real work (setting the flag, shutting the scheduler down), because
+    taking locks inside a signal handler can deadlock against the interrupted main thread.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self._read, self._write = os.pipe()
+        self._previous: dict[int, object] = {}
+
+    def install(self) -> None:
+        for signum in self.SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._on_signal)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        for fd in (self._read, self._write):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        try:
+            os.write(self._write, bytes([signum]))
+        except OSError:
+            pass
+
+    def wait(self) -> int:
+        """Block until a signal arrives; return its number."""
+        data = os.read(self._read, 1)
+        self.requested.set()
+        return data[0] if data else 0
+
+    def is_set(self) -> bool:
+        return self.requested.is_set()
+
+
+# -- digest serve ---------------------------------------------------------------------------
+
+
+def make_scheduler(config: Config, cycle: Callable[[], None]):
+    """BlockingScheduler with the inbox job (now, then every scan_seconds) and the weekly
+    digest job (cron); one worker thread, so the two never run at the same time."""
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    schedule = config.schedule
+    # A missed run is run once, late, within the grace time (coalesce: never several times).
+    job_options = {"coalesce": True, "max_instances": 1,
+                   "misfire_grace_time": schedule.misfire_grace_seconds}
+    scheduler = BlockingScheduler(
+        timezone=config.tz, executors={"default": ThreadPoolExecutor(max_workers=1)})
+    scheduler.add_job(cycle, IntervalTrigger(seconds=schedule.scan_seconds, timezone=config.tz),
+                      id="inbox", name="scan the inbox, build and send what is due",
+                      next_run_time=dt.datetime.now(config.tz), **job_options)
+    hour, minute = (int(part) for part in schedule.digest_time.split(":"))
+    scheduler.add_job(cycle, CronTrigger(day_of_week=schedule.digest_day, hour=hour,
+                                         minute=minute, timezone=config.tz),
+                      id="weekly", name="weekly digest", **job_options)
+    return scheduler
+
+
+def serve(config: Config) -> int:
+    """Run until SIGTERM/SIGINT; 0 after a clean stop, 1 if another instance holds the lock."""
+    from apscheduler.events import EVENT_SCHEDULER_STARTED
+
+    try:
+        with instance_lock(config):
+            stop = StopSignal()
+            stop.install()
+            try:
+                tracker = StabilityTracker(config.schedule.stable_seconds)
+                ranker = pipeline.LazyRanker(config)
+                busy = threading.Lock()
+
+                def cycle() -> None:
+                    if stop.is_set():
+                        return
+                    with busy:
+                        try:
+                            log_report(run_once(config, tracker=tracker, ranker=ranker,
+                                                should_stop=stop.is_set))
+                        except Exception:  # noqa: BLE001 - the service must outlive a bad cycle
+                            log.exception("cycle failed; the next one retries")
+
+                scheduler = make_scheduler(config, cycle)
+
+                def watch() -> None:
+                    signum = stop.wait()
+                    log.info("%s received: finishing the current step, then stopping",
+                             signal.Signals(signum).name if signum else "stop")
+                    scheduler.shutdown(wait=True)  # waits for a running cycle
+
+                watcher = threading.Thread(target=watch, name="stop-watcher", daemon=True)
+                # Started once the scheduler runs: a signal that came earlier waits in the pipe.
+                scheduler.add_listener(lambda event: watcher.start(), EVENT_SCHEDULER_STARTED)
+                log.info("serving: inbox %s every %ss, weekly digest %s %s %s",
+                         config.paths.inbox, config.schedule.scan_seconds,
+                         config.schedule.digest_day, config.schedule.digest_time,
+                         config.digest.timezone)
+                scheduler.start()
+                watcher.join()
+                log.info("stopped")
+            finally:
+                stop.restore()
+    except AlreadyRunning as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
+
+
+def run(config: Config, *, dry_run: bool = False) -> tuple[int, RunReport | None]:
+    """`digest run`: one cycle under the lock; SIGTERM/SIGINT stop between steps."""
+    try:
+        with instance_lock(config):
+            stop = threading.Event()
+            previous = {s: signal.signal(s, lambda signum, frame: stop.set())
+                        for s in StopSignal.SIGNALS}
+            try:
+                report = run_once(config, dry_run=dry_run, should_stop=stop.is_set)
+            finally:
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
+    except AlreadyRunning as exc:
+        log.error("%s", exc)
+        return 1, None
+    log_report(report)
+    return 0, report
+
+
+def report_lines(report: RunReport) -> list[str]:
+    """What `digest run` prints: one line per file, week and email, then a total."""
+    lines = [f"{r.outcome}: {r.name} -> {r.moved_to}" + (f" ({r.reason})" if r.reason else "")
+             for r in report.inbox]
+    lines += [f"built: {week}" for week in report.built]
+    delivery = report.delivery
+    if delivery:
+        lines += [f"sent: {week} to {address}" for week, address in delivery.sent
+                  if not delivery.written]
+        lines += [f"wrote: {path}" for path in delivery.written]
+        lines += [f"not sent: {week} to {address}: {error}"
+                  for week, address, error in delivery.failed]
+        lines += [f"nothing for: {address} in {week} (no story in their themes)"
+                  for week, address in delivery.empty]
+    if report.stopped:
+        lines.append("stopped early on request; the next run continues")
+    return lines
+
+
+def log_report(report: RunReport) -> None:
+    delivery = report.delivery
+    if not (report.inbox or report.built or (delivery and (delivery.sent or delivery.failed
+                                                           or delivery.written))):
+        return
+    counts = {outcome: sum(1 for r in report.inbox if r.outcome == outcome)
+              for outcome in ("ingested", "duplicate", "failed")}
+    log.info("cycle: %d ingested, %d duplicate, %d failed; built %s; mail: %d %s, "
+             "%d failed, %d empty", counts["ingested"], counts["duplicate"], counts["failed"],
+             ", ".join(report.built) or "nothing", len(delivery.sent) if delivery else 0,
+             "written" if delivery and delivery.written else "sent",
+             len(delivery.failed) if delivery else 0, len(delivery.empty) if delivery else 0)
+
+
+# -- digest status --------------------------------------------------------------------------
+
+
+def _local(moment: dt.datetime | str | None, config: Config) -> str:
+    if moment is None:
+        return "-"
+    if isinstance(moment, str):
+        moment = dt.datetime.fromisoformat(moment)
+    return moment.astimezone(config.tz).strftime("%Y-%m-%d %H:%M")
+
+
+def status_lines(config: Config, now: dt.datetime | None = None) -> list[str]:
+    """What `digest status` prints: service, inbox, last ingests, weeks, mail, failures."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    owner = lock_owner(config)
+    lines = [f"service: {'running (pid %d)' % owner if owner else 'not running'}"
+             f"  state {config.paths.state}"]
+    lines += _inbox_lines(config)
+    with open_store(config) as store:
+        lines += _ingest_lines(config, store)
+        lines += _week_lines(config, store, now)
+    lines += _failure_lines(config)
+    return lines
+
+
+def _inbox_lines(config: Config) -> list[str]:
+    inbox = Path(config.paths.inbox)
+    waiting = sorted(inbox_candidates(config))
+    claimed = sorted(p.name for p in (inbox / CLAIM_DIR).glob("*")) if (
+        inbox / CLAIM_DIR).is_dir() else []
+    ignored = sorted(p.name for p in inbox.iterdir()
+                     if p.name != CLAIM_DIR and is_ignored(p.name, config.schedule.ignore)
+                     ) if inbox.is_dir() else []
+    lines = [f"inbox: {inbox}: {len(waiting)} waiting, {len(claimed)} being processed, "
+             f"{len(ignored)} ignored"]
+    lines += [f"  waiting: {name}" for name in waiting[:20]]
+    lines += [f"  processing: {name}" for name in claimed[:20]]
+    lines += [f"  ignored: {name}" for name in ignored[:20]]
+    return lines
+
+
+def _ingest_lines(config: Config, store: Store) -> list[str]:
+    rows = recent_results(store.conn, 10)
+    lines = [f"last ingests: {len(store.issues())} issues stored"]
+    for row in rows:
+        reason = f" ({row['reason']})" if row["reason"] else ""
+        lines.append(f"  {_local(row['at'], config)}  {row['outcome']:<9} {row['name']}"
+                     f" -> {row['moved_to']}{reason}")
+    return lines
+
+
+def _week_lines(config: Config, store: Store, now: dt.datetime) -> list[str]:
+    digests = {d.week: d for d in store.digests()}
+    ledger: dict[str, list[deliver.LedgerRow]] = {}
+    for row in deliver.ledger_rows(store.conn):
+        ledger.setdefault(row.week, []).append(row)
+    weeks = sorted(set(store.weeks()) | set(digests))
+    lines = [f"weeks: {len(weeks)} with articles, {len(digests)} built"]
+    for week in weeks[-12:]:
+        digest = digests.get(week)
+        if digest:
+            state = f"built {_local(digest.built_at, config)}, {digest.article_count} articles"
+        elif is_due(config, week, now):
+            state = "due, not built yet"
+        else:
+            state = f"not due until {_local(digest_moment(config, week), config)}"
+        lines.append(f"  {week}  {state}; mail: {_mail_summary(config, week, ledger, now)}")
+        for row in ledger.get(str(week), []):
+            if row.status in ("retry", "gave_up"):
+                when = f"next try {_local(row.next_try, config)}" if row.next_try else "gave up"
+                lines.append(f"    {row.subscriber}: {row.status} after {row.attempts} "
+                             f"attempt(s), {when}: {row.last_error}")
+    return lines
+
+
+def _mail_summary(config: Config, week: IsoWeek, ledger: dict, now: dt.datetime) -> str:
+    rows = ledger.get(str(week), [])
+    if not rows:
+        if not config.email.enabled:
+            return "email disabled"
+        if not is_due(config, week, now):
+            return "not due yet"
+        if not is_mailable(config, week, now):
+            return "not mailed (older than email.catch_up_weeks)"
+        return "none yet"
+    order = ("sent", "retry", "gave_up", "empty")
+    counts = {status: sum(1 for r in rows if r.status == status) for status in order}
+    return ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+
+
+def _failure_lines(config: Config) -> list[str]:
+    failed = Path(config.paths.failed)
+    reports = sorted(failed.glob(f"*{ERROR_SUFFIX}")) if failed.is_dir() else []
+    lines = [f"failures: {len(reports)} file(s) in {failed}"]
+    for report in reports[-20:]:
+        reason = next((line.removeprefix("reason: ") for line in
+                       report.read_text(encoding="utf-8", errors="replace").splitlines()
+                       if line.startswith("reason: ")), "?")
+        lines.append(f"  {report.name.removesuffix(ERROR_SUFFIX)}: {reason}")
+    return lines

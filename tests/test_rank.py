@@ -1,0 +1,231 @@
+"""The ranking: PageRank on hand-checked graphs, textrank4zh parity, the default mode."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from digest.config import Config, PathsConfig, RankConfig, TextConfig
+from digest.model import Article
+from digest.rank import (Lexicon, Ranker, block_pagerank, pagerank, pick_count,
+                         textrank4zh_graph, textrank4zh_similarity, within_budget)
+from digest.text import split_sentences, split_sentences_textrank4zh
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+
+ARTICLE = (
+    "东昌府讯 7月23日，2022年聊城市科技活动周在我区启动。副市长王刚出席启动仪式并宣布科技活动周启动。"
+    "区委常委、副区长张妍参加启动仪式。张妍在致辞中说，近年来，东昌府区牢固树立创新发展理念，"
+    "优化科技创新环境，科技创新能力明显增强。本次科技活动周以“走进科技，你我同行”为主题。"
+    "活动期间，全区将开展科普展览、科技下乡等一系列活动。会议要求，要提高认识，要加强领导，"
+    "要狠抓落实。")
+TITLE = "2022年聊城市科技活动周在我区启动"
+
+
+@pytest.fixture(scope="session")
+def state(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("state")
+
+
+def make_ranker(state: Path, mode: str = "default", **rank) -> Ranker:
+    config = dataclasses.replace(
+        Config(), paths=PathsConfig(state=state), text=TextConfig(),
+        rank=RankConfig(mode=mode, **rank))
+    return Ranker(config)
+
+
+# --- PageRank --------------------------------------------------------------------------------
+
+
+def test_pagerank_of_a_path_graph_by_hand():
+    # a - b - c: x_a = 0.05 + 0.85 x_b / 2 and x_b = 0.05 + 0.85 (x_a + x_c), so
+    # x_a = 0.07125 / 0.2775 and x_b = 0.05 + 1.7 x_a.
+    path = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], float)
+    a = 0.07125 / 0.2775
+    # A path is bipartite: the power iteration oscillates, so it needs many rounds.
+    assert pagerank(path, tol=1e-14, max_iter=2000) == pytest.approx([a, 0.05 + 1.7 * a, a],
+                                                                    abs=1e-9)
+
+
+def test_pagerank_sends_a_dangling_node_by_the_personalisation():
+    # a - b and an isolated c: x_c = 0.05 + 0.85 x_c / 3, the rest split evenly.
+    pair = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 0]], float)
+    c = 0.05 / (1 - 0.85 / 3)
+    assert pagerank(pair, tol=1e-12) == pytest.approx([(1 - c) / 2, (1 - c) / 2, c], abs=1e-9)
+
+
+def test_personalised_pagerank_leans_to_the_teleport_weights():
+    path = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], float)
+    scores = pagerank(path, np.array([1.0, 0.0, 0.0]), tol=1e-12)
+    assert scores[0] > scores[2] and scores.sum() == pytest.approx(1.0)
+
+
+def graph(edges: list[tuple[int, int, float]], n: int) -> np.ndarray:
+    dense = np.zeros((n, n))
+    for i, j, w in edges:
+        dense[i, j] = dense[j, i] = w
+    return dense
+
+
+def test_block_pagerank_ranks_each_block_as_if_alone():
+    first = graph([(0, 1, 1.0), (1, 2, 2.0), (2, 3, 0.5)], 5)  # node 4 is dangling
+    second = graph([(0, 1, 1.0), (0, 2, 1.0)], 3)
+    p1, p2 = np.array([5.0, 1, 1, 1, 1]), np.array([1.0, 2, 3])
+    both = sparse.block_diag([first, second]).tocsr()
+    block = np.array([0] * 5 + [1] * 3)
+    together = block_pagerank(both, block, 2, np.concatenate([p1, p2]), alpha=0.7)
+    alone = block_pagerank(sparse.csr_matrix(first), np.zeros(5, int), 1, p1, alpha=0.7)
+    assert np.array_equal(together[:5], alone)  # bit for bit: batches never change a result
+    assert together[:5].sum() == pytest.approx(1.0) and together[5:].sum() == pytest.approx(1)
+    exact = pagerank(first, p1, alpha=0.7, tol=1e-13)
+    assert alone == pytest.approx(exact, abs=1e-5)
+
+
+# --- textrank4zh compatibility ---------------------------------------------------------------
+
+
+def test_textrank4zh_similarity_by_hand():
+    assert textrank4zh_similarity(["城市", "文明", "创建"], ["文明", "创建", "工作", "督导"]) == \
+        pytest.approx(2 / (math.log(3) + math.log(4)))
+    assert textrank4zh_similarity(["城市"], ["城市"]) == 0.0  # log 1 + log 1 = 0
+    assert textrank4zh_similarity([], ["城市"]) == 0.0
+
+
+def test_textrank4zh_graph_is_the_pairwise_similarity_with_self_loops():
+    sentences = [["城市", "文明", "创建", "文明"], ["文明", "创建", "工作"], ["督导"], [],
+                 ["城市", "工作", "督导", "检查"]]
+    expected = [[textrank4zh_similarity(a, b) for b in sentences] for a in sentences]
+    assert textrank4zh_graph(sentences) == pytest.approx(np.array(expected))
+
+
+def test_textrank4zh_mode_matches_the_reference_run(state):
+    """Top-3 and keywords recorded from textrank4zh 0.3 itself (bench/ref_textrank4zh.py)."""
+    reference = json.loads((FIXTURES / "textrank4zh_reference.json").read_text("utf-8"))
+    ranker = make_ranker(state, mode="textrank4zh", sentences=3, keywords=8)
+    same = 0
+    for article in reference["articles"]:
+        summary = ranker.summarize(article["text"])
+        best_first = sorted(summary.sentences, key=lambda s: (-s.score, s.index))
+        same += [s.index for s in best_first] == article["top3"]
+        assert [s.text for s in best_first] == [
+            split_sentences_textrank4zh(article["text"])[i].text for i in article["top3"]] \
+            or [s.index for s in best_first] != article["top3"]
+    assert same / len(reference["articles"]) >= 0.95
+
+
+def test_textrank4zh_mode_keywords_match_the_reference_run(state):
+    reference = json.loads((FIXTURES / "textrank4zh_reference.json").read_text("utf-8"))
+    ranker = make_ranker(state, mode="textrank4zh", keywords=8)
+    same = sum(list(ranker.summarize(a["text"]).keywords) == a["keywords"]
+               for a in reference["articles"])
+    assert same / len(reference["articles"]) >= 0.9
+
+
+# --- how many --------------------------------------------------------------------------------
+
+
+def test_pick_count_from_top_ratio_or_sentences():
+    assert pick_count(10, RankConfig(sentences=3)) == 3
+    assert pick_count(2, RankConfig(sentences=3)) == 2
+    assert pick_count(10, RankConfig(ratio=0.25)) == 3  # rounded up
+    assert pick_count(1, RankConfig(ratio=0.1)) == 1
+    assert pick_count(10, RankConfig(ratio=0.5), top=2) == 2
+
+
+def test_within_budget_skips_what_does_not_fit():
+    lengths = [50, 120, 30, 40]
+    assert within_budget([1, 0, 2, 3], lengths, 3, 100) == [0, 2]
+    assert within_budget([1, 0, 2, 3], lengths, 2, None) == [1, 0]
+
+
+# --- the default mode ------------------------------------------------------------------------
+
+
+def test_summarize_returns_document_order_with_scores(state):
+    summary = make_ranker(state, sentences=3, keywords=5).summarize(ARTICLE, TITLE)
+    spans = split_sentences(ARTICLE)
+    indices = [s.index for s in summary.sentences]
+    assert len(indices) == 3 and indices == sorted(indices)
+    assert all(spans[s.index].text == s.text and s.score > 0 for s in summary.sentences)
+    assert indices[0] == 0  # the lede
+    assert not any(s.text.startswith("会议要求") for s in summary.sentences)
+    assert 0 < len(summary.keywords) <= 5 and all(k in ARTICLE for k in summary.keywords)
+    assert "科技" in summary.keywords
+
+
+def test_count_top_ratio_and_budget(state):
+    assert len(make_ranker(state, sentences=2).summarize(ARTICLE).sentences) == 2
+    assert len(make_ranker(state, sentences=2).summarize(ARTICLE, top=4).sentences) == 4
+    candidates = len(split_sentences(ARTICLE, 6))
+    ratio = make_ranker(state, ratio=0.5).summarize(ARTICLE).sentences
+    assert len(ratio) == math.ceil(candidates / 2)
+    budget = make_ranker(state, sentences=5, char_budget=60).summarize(ARTICLE).sentences
+    assert budget and sum(len(s.text) for s in budget) <= 60
+
+
+def test_short_sentences_are_not_candidates(state):
+    summary = make_ranker(state, sentences=5).summarize("好。很好。这是一句足够长的话。")
+    assert [s.text for s in summary.sentences] == ["这是一句足够长的话。"]
+
+
+def test_empty_and_punctuation_only_text(state):
+    ranker = make_ranker(state)
+    for text in ("", "。。！", "\n\n"):
+        summary = ranker.summarize(text, "标题")
+        assert summary.sentences == () and summary.keywords == ()
+
+
+def seed_articles() -> list[Article]:
+    from digest import decode, parse
+
+    return [a for path in sorted(SEEDS.glob("*.txt"))
+            for a in parse.parse_issue(decode.read_issue_file(path)).articles]
+
+
+def test_results_do_not_depend_on_batch_or_history(state):
+    articles = seed_articles()
+    ranker = make_ranker(state)
+    batched = list(ranker.summarize_many((a.body, a.title) for a in articles))
+    fresh = make_ranker(state)
+    alone = [fresh.summarize(a.body, a.title) for a in reversed(articles)][::-1]
+    assert batched == alone  # same sentences, same scores to the bit, same keywords
+
+
+def test_lexicon_resets_do_not_change_results(state, monkeypatch):
+    articles = seed_articles()[:12]
+    expected = [make_ranker(state).summarize_article(a) for a in articles]
+    ranker = make_ranker(state)
+    ranker.engine.lexicon._max_size = 50  # cleared before nearly every batch
+    got = [ranker.summarize_article(a) for a in articles]
+    assert [s.sentences for s in got] == [s.sentences for s in expected]
+    assert [s.keywords for s in got] == [s.keywords for s in expected]
+
+
+def test_summarize_article_uses_the_headline_deck(state):
+    article = Article(index=0, title=TITLE, kicker=None, subtitle=None, date=None, place=None,
+                      dateline=None, byline=None, kind="news",
+                      paragraphs=tuple(ARTICLE.split("。", 3)[:3]))
+    ranker = make_ranker(state)
+    assert ranker.summarize_article(article) == ranker.summarize(article.body, TITLE)
+
+
+def test_every_seed_article_gets_key_sentences_and_keywords(state):
+    summaries = list(make_ranker(state).summarize_many((a.body, a.title)
+                                                       for a in seed_articles()))
+    assert all(s.sentences and s.keywords for s in summaries)
+    assert all(len(s.sentences) <= 3 and len(s.keywords) <= 8 for s in summaries)
+
+
+def test_lexicon_maps_a_word_once(state):
+    lexicon = Lexicon(frozenset(["的"]), flags_follow_words=True)
+    ids = lexicon.token_ids([("聊城", "ns"), ("的", "uj"), ("聊城", "ns"), ("GDP", "eng")])
+    assert ids[0] == ids[2] and len(set(ids.tolist())) == 3
+    assert lexicon.content[ids].tolist() == [True, False, True, True]
+    assert lexicon.word[lexicon.token_ids([("gdp", "eng")])][0] == lexicon.word[ids[3]]

@@ -1,0 +1,306 @@
+"""The SQLite store and the ingest pipeline, on real database files in temp dirs."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import sqlite3
+import threading
+
+import pytest
+from click.testing import CliRunner
+
+from digest import pipeline
+from digest.cli import main
+from digest.config import load_config
+from digest.store import (
+    DB_NAME,
+    MIGRATIONS,
+    Migration,
+    StoreError,
+    apply_migrations,
+    connect,
+    file_date_of,
+    open_store,
+)
+from digest.weeks import IsoWeek
+
+from .digest_support import (
+    HOSTILE_ISSUE,
+    ROOT,
+    SEEDS,
+    article,
+    parsed_issue,
+    project_config,
+    summary,
+)
+
+UTC = dt.timezone.utc
+
+
+@pytest.fixture
+def config(tmp_path):
+    return project_config(tmp_path / "state")
+
+
+@pytest.fixture
+def store(config):
+    with open_store(config) as opened:
+        yield opened
+
+
+# -- schema and connection ----------------------------------------------------------------
+
+def test_new_database_is_migrated_and_in_wal_mode(store, config):
+    assert store.path == config.paths.state / DB_NAME
+    assert store.path.is_file()
+    assert store.schema_version == len(MIGRATIONS)
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"issues", "articles", "key_sentences", "keywords", "digests"} <= tables
+
+
+def test_digest_home_overrides_the_state_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGEST_HOME", str(tmp_path / "elsewhere"))
+    with open_store(load_config(ROOT / "config.toml")) as opened:
+        assert opened.path == tmp_path / "elsewhere" / DB_NAME
+
+
+def test_reopening_does_not_rerun_migrations(config):
+    with open_store(config) as first:
+        first.ingest_parsed(parsed_issue([article()]), [summary()])
+    with open_store(config) as second:
+        assert second.schema_version == len(MIGRATIONS)
+        assert len(second.issues()) == 1
+
+
+def test_an_appended_migration_runs_once_on_an_existing_database(config):
+    with open_store(config):
+        pass
+    extra = [*MIGRATIONS, Migration("service table", (
+        "CREATE TABLE deliveries (id INTEGER PRIMARY KEY, week TEXT NOT NULL)",))]
+    with open_store(config, extra) as upgraded:
+        assert upgraded.schema_version == len(extra)
+        upgraded.conn.execute("INSERT INTO deliveries (week) VALUES ('2022-W34')")
+    with open_store(config, extra) as again:
+        assert again.conn.execute("SELECT count(*) FROM deliveries").fetchone()[0] == 1
+
+
+def test_a_failing_migration_leaves_the_old_schema_whole(config):
+    with open_store(config):
+        pass
+    broken = [*MIGRATIONS, Migration("half done", (
+        "CREATE TABLE half (id INTEGER PRIMARY KEY)",
+        "THIS IS NOT SQL",))]
+    with pytest.raises(sqlite3.OperationalError):
+        open_store(config, broken)
+    conn = connect(config.paths.state / DB_NAME)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name='half'").fetchone()[0] == 0
+    conn.close()
+
+
+def test_a_database_from_a_newer_program_is_refused(config):
+    with open_store(config) as opened:
+        opened.conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
+    with pytest.raises(StoreError, match="newer than this program"):
+        open_store(config)
+
+
+def test_apply_migrations_is_idempotent(tmp_path):
+    conn = connect(tmp_path / "x.db")
+    assert apply_migrations(conn) == len(MIGRATIONS)
+    assert apply_migrations(conn) == len(MIGRATIONS)
+    conn.close()
+
+
+# -- ingest -------------------------------------------------------------------------------
+
+def test_ingest_round_trip_keeps_every_field(store):
+    parsed = parsed_issue(
+        [article(0, "第一篇", "东昌府讯 8月22日,第一段。\n第二段。", dt.date(2022, 8, 22),
+                 kicker="引题", subtitle="副题", place="东昌府", dateline="东昌府讯 8月22日"),
+         article(1, None, "图为一张照片。", dt.date(2022, 8, 21), kind="photo", byline="张三 摄")],
+        source="a.txt", paper="东昌时讯", date=dt.date(2022, 8, 23), number="总第1463期")
+    sums = [summary(("第一段。", "第二段。"), ("创城", "文明城市")), summary((), ())]
+    issue_id = store.ingest_parsed(parsed, sums, encoding="utf-8",
+                                   mtime=dt.datetime(2022, 8, 23, 1, tzinfo=UTC))
+    assert issue_id is not None
+    first, second = store.articles_in_week(IsoWeek(2022, 34))[0], \
+        store.articles_in_week(IsoWeek(2022, 33))[0]
+    assert (first.title, first.kicker, first.subtitle) == ("第一篇", "引题", "副题")
+    assert first.paragraphs == ("东昌府讯 8月22日,第一段。", "第二段。")
+    assert [s.text for s in first.sentences] == ["第一段。", "第二段。"]
+    assert first.sentences[1].index == 1 and first.sentences[0].score == 1.0
+    assert first.keywords == ("创城", "文明城市")
+    assert (first.paper, first.issue_number, first.issue_date) == (
+        "东昌时讯", "总第1463期", dt.date(2022, 8, 23))
+    assert (first.place, first.dateline, first.position, first.week_basis) == (
+        "东昌府", "东昌府讯 8月22日", 0, "dateline")
+    assert first.issue_sha256 == parsed.issue.sha256
+    assert second.title is None and second.kind == "photo" and second.byline == "张三 摄"
+    assert second.sentences == () and second.keywords == ()
+    (issue,) = store.issues()
+    assert (issue.id, issue.source, issue.article_count) == (issue_id, "a.txt", 2)
+
+
+def test_the_same_file_is_stored_once(store):
+    parsed = parsed_issue([article()])
+    assert store.ingest_parsed(parsed, [summary()]) is not None
+    assert store.has_file(parsed.issue.sha256)
+    assert store.ingest_parsed(parsed, [summary()]) is None
+    assert len(store.issues()) == 1 and len(store.all_articles()) == 1
+
+
+def test_two_connections_racing_store_one_copy(config):
+    parsed = parsed_issue([article(i, f"第{i}篇") for i in range(20)])
+    results = []
+    barrier = threading.Barrier(2)
+
+    def ingest():
+        with open_store(config) as own:
+            barrier.wait()
+            results.append(own.ingest_parsed(parsed, [summary()] * 20))
+
+    threads = [threading.Thread(target=ingest) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 2 and results.count(None) == 1
+    with open_store(config) as check:
+        assert len(check.all_articles()) == 20
+
+
+def test_a_failed_ingest_writes_nothing(store):
+    parsed = parsed_issue([article(0, "好的"), article(1, "坏的")])
+    bad = dataclasses.replace(summary(), keywords=(None,))  # NOT NULL fails on article 2
+    with pytest.raises(sqlite3.IntegrityError):
+        store.ingest_parsed(parsed, [summary(), bad])
+    assert store.issues() == () and store.all_articles() == ()
+    with pytest.raises(ValueError, match="summaries"):
+        store.ingest_parsed(parsed, [summary()])
+
+
+# -- weeks --------------------------------------------------------------------------------
+
+def test_week_comes_from_dateline_then_issue_date_then_file_date(store):
+    dated = parsed_issue(
+        [article(0, "有电头", date=dt.date(2022, 8, 28)),       # Sunday of W34
+         article(1, "无电头", date=None)], date=dt.date(2022, 8, 29), source="masthead.txt")
+    undated = parsed_issue(
+        [article(0, "电头早", date=dt.date(2022, 8, 15)),
+         article(1, "电头晚", date=dt.date(2022, 8, 22)),
+         article(2, "无电头特稿", date=None)], source="plain.txt")
+    store.ingest_parsed(dated, [summary()] * 2)
+    store.ingest_parsed(undated, [summary()] * 3)
+    by_title = {a.title: a for a in store.all_articles()}
+    assert (by_title["有电头"].week_basis, str(IsoWeek.of(by_title["有电头"].date))) == (
+        "dateline", "2022-W34")
+    assert by_title["无电头"].week_basis == "issue"
+    assert [a.title for a in store.articles_in_week(IsoWeek(2022, 35))] == ["无电头"]
+    feature = by_title["无电头特稿"]
+    # No masthead: the file's date is its newest dateline (8-22), not the file's mtime.
+    assert (feature.week_basis, feature.file_date) == ("file", dt.date(2022, 8, 22))
+    assert {a.title for a in store.articles_in_week(IsoWeek(2022, 34))} == {
+        "有电头", "电头晚", "无电头特稿"}
+    assert store.weeks() == (IsoWeek(2022, 33), IsoWeek(2022, 34), IsoWeek(2022, 35))
+
+
+def test_file_date_falls_back_to_mtime_in_the_configured_zone():
+    tz = load_config(ROOT / "config.toml").tz
+    undated = parsed_issue([article(date=None)])
+    late_sunday_utc = dt.datetime(2022, 8, 21, 18, 30, tzinfo=UTC)  # Monday 02:30 in Shanghai
+    assert file_date_of(undated, late_sunday_utc, tz, dt.date(2030, 1, 1)) == dt.date(2022, 8, 22)
+    assert file_date_of(undated, None, tz, dt.date(2030, 1, 1)) == dt.date(2030, 1, 1)
+
+
+# -- digests ------------------------------------------------------------------------------
+
+def test_saved_digests_are_replaced_per_week(store):
+    store.ingest_parsed(parsed_issue([article()]), [summary()],
+                        now=dt.datetime(2022, 8, 25, tzinfo=UTC))
+    week = IsoWeek(2022, 34)
+    for version in ("v1", "v2"):
+        store.save_digest(week, issue_count=1, article_count=1, theme_count=1,
+                          markdown=version, html="<p>", text="t", feed_html="f")
+    (record,) = store.digests()
+    assert (record.week, record.markdown) == (week, "v2")
+    assert record.updated_at == dt.datetime(2022, 8, 25, tzinfo=UTC)  # newest ingest, not build
+
+
+# -- pipeline and CLI ---------------------------------------------------------------------
+
+class CountingRanker:
+    """A stand-in ranker that counts calls; the seeds tests elsewhere use the real one."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def summarize_article(self, art):
+        self.calls += 1
+        return summary((art.paragraphs[0][:20],), ("测试",))
+
+
+def test_ingest_paths_expands_folders_and_skips_known_files(config, tmp_path):
+    folder = tmp_path / "inbox"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text(HOSTILE_ISSUE, encoding="utf-8")
+    (folder / "sub" / "b.txt").write_text(HOSTILE_ISSUE.replace("8月24日", "8月25日"),
+                                          encoding="utf-8")
+    (folder / ".hidden.txt").write_text(HOSTILE_ISSUE, encoding="utf-8")
+    (folder / "notes.md").write_text("不是报纸", encoding="utf-8")
+    copy = tmp_path / "copy-of-a.txt"
+    copy.write_bytes((folder / "a.txt").read_bytes())
+    ranker = CountingRanker()
+    first = pipeline.ingest_paths(config, [folder, copy], ranker=ranker)
+    assert [(r.path.name, r.status) for r in first] == [
+        ("a.txt", "stored"), ("b.txt", "stored"), ("copy-of-a.txt", "skipped")]
+    assert "already stored (as a.txt" in first[2].message
+    again = pipeline.ingest_paths(config, [folder], ranker=ranker)
+    assert [r.status for r in again] == ["skipped", "skipped"]
+    assert ranker.calls == 2  # known files are never parsed or ranked again
+
+
+def test_unreadable_files_fail_without_stopping_the_rest(config, tmp_path):
+    (tmp_path / "bad.txt").write_bytes(b"\x00\x01\x02binary\x00")
+    (tmp_path / "good.txt").write_text(HOSTILE_ISSUE, encoding="utf-8")
+    results = pipeline.ingest_paths(config, [tmp_path / "bad.txt", tmp_path / "missing.txt",
+                                             tmp_path / "good.txt"], ranker=CountingRanker())
+    assert [r.status for r in results] == ["failed", "failed", "stored"]
+    assert "binary" in results[0].message
+
+
+def test_cli_ingest_reports_stored_and_skipped(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGEST_HOME", str(tmp_path / "state"))
+    monkeypatch.setattr(pipeline, "LazyRanker", lambda config: CountingRanker())
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "x.txt").write_text(HOSTILE_ISSUE, encoding="utf-8")
+    runner = CliRunner()
+    args = ["--config", str(ROOT / "config.toml"), "ingest", str(tmp_path / "in")]
+    first = runner.invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "x.txt: stored 1 articles" in first.output and "1 stored, 0 skipped" in first.output
+    second = runner.invoke(main, args)
+    assert second.exit_code == 0 and "already stored" in second.output
+    assert "0 stored, 1 skipped, 0 failed" in second.output
+    empty = runner.invoke(main, ["--config", str(ROOT / "config.toml"), "ingest",
+                                 str(tmp_path / "nothing-here")])
+    assert empty.exit_code == 1
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="seeds/ missing")
+def test_seeds_ingest_with_the_real_ranker(config):
+    results = pipeline.ingest_paths(config, [SEEDS])
+    assert [r.status for r in results] == ["stored"] * 5
+    assert sum(r.articles for r in results) == 48
+    with open_store(config) as opened:
+        articles = opened.all_articles()
+        assert len(articles) == 48
+        assert all(a.keywords for a in articles)
+        assert sum(bool(a.sentences) for a in articles) >= 45
+        assert [str(w) for w in opened.weeks()] == [
+            "2022-W28", "2022-W29", "2022-W30", "2022-W33", "2022-W34", "2022-W35",
+            "2022-W46", "2022-W47", "2022-W48"]
+    assert [r.status for r in pipeline.ingest_paths(config, [SEEDS])] == ["skipped"] * 5

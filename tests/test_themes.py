@@ -1,0 +1,326 @@
+"""Theme assignment, automatic clustering and same-story merging (pure functions), and how
+the seeds are grouped with the shipped taxonomy and the real parser and ranker."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import random
+
+import pytest
+
+from digest import pipeline
+from digest.config import ClusteringConfig, DedupeConfig, ThemeConfig, load_config
+from digest.store import open_store
+from digest.themes import (
+    DEFAULT_THEMES,
+    OTHER,
+    articles_of,
+    claim,
+    cluster_stories,
+    comparable_text,
+    display_title,
+    group_week,
+    jaccard,
+    merge_same_stories,
+    score_theme,
+    shingles,
+    theme_rules,
+)
+from digest.weeks import IsoWeek
+
+from .digest_support import ROOT, SEEDS, project_config, stored
+
+STORY = ("东昌府讯 8月22日,区委书记马军权深入农贸市场、背街小巷、居民小区等地,实地督导深化全国文明城市"
+         "创建工作。他强调,要提高政治站位,狠抓落实整改,以深化全国文明城市创建为契机,强化责任落实,"
+         "形成工作合力,持续优化市场环境,不断提升群众的获得感和幸福感。\n督导中,马军权深入一线,"
+         "直奔现场,详细了解全国文明城市创建工作开展情况,并就督导中发现的环境卫生、飞线整治、"
+         "宣传标语缺失等问题现场提出整改意见。")
+
+
+@pytest.fixture
+def config(tmp_path):
+    return project_config(tmp_path / "state")
+
+
+# -- taxonomy -----------------------------------------------------------------------------
+
+def test_config_toml_ships_the_default_taxonomy():
+    assert tuple(load_config(ROOT / "config.toml").themes) == DEFAULT_THEMES
+
+
+def test_a_config_without_themes_uses_the_default_taxonomy(config):
+    assert theme_rules(dataclasses.replace(config, themes=[])) == DEFAULT_THEMES
+    own = [ThemeConfig("体育", ["足球"])]
+    assert theme_rules(dataclasses.replace(config, themes=own)) == tuple(own)
+
+
+# -- named themes -------------------------------------------------------------------------
+
+RULES = (ThemeConfig("文明城市创建", ["文明城市", "创城"], exclude=["质量强区"]),
+         ThemeConfig("项目建设与经济", ["重点项目", "企业", "质量强区"]),
+         ThemeConfig("安全生产", ["安全生产"]),
+         ThemeConfig("疫情防控", ["疫情防控"]))
+
+
+def test_a_headline_with_one_body_mention_claims_an_article():
+    art = stored("王彤宇来我区督导深化全国文明城市创建工作", "王彤宇督导文明城市创建工作。")
+    assert score_theme(art, RULES[0]).score == 4
+    assert claim(art, RULES) == "文明城市创建"
+    # A headline alone is not enough: the body must be about it too.
+    assert claim(dataclasses.replace(art, paragraphs=("会议强调要抓好工作。",)), RULES) is None
+
+
+def test_a_passing_mention_in_the_body_does_not_claim():
+    art = stored("区政协第五次主席会议召开", "会议听取了有关情况汇报,并顺带提到创城工作。")
+    assert score_theme(art, RULES[0]).score == 1
+    assert claim(art, RULES) is None
+
+
+def test_a_body_that_keeps_returning_to_a_subject_claims_it():
+    body = "安全生产是底线。要压实安全生产责任。开展安全生产大检查。安全生产无小事。"
+    art = stored("区委常委会会议召开", body, keywords=("安全生产",))
+    assert claim(art, RULES) == "安全生产"
+
+
+def test_headline_outweighs_body_and_exclude_vetoes():
+    art = stored("坚定创则必成的信心 扛起创建有我的担当", "全区创建山东省质量强区。" * 3 + "创城。",
+                 subtitle="全区创建山东省质量强区动员部署大会召开")
+    assert score_theme(art, RULES[0]).excluded
+    assert claim(art, RULES) == "项目建设与经济"
+
+
+def test_exclude_words_veto_through_keywords_too():
+    art = stored("督导文明城市创建", "创城。", keywords=("质量强区",))
+    assert claim(art, RULES) != "文明城市创建"
+
+
+def test_ties_go_to_the_theme_listed_first():
+    art = stored("确保疫情防控和安全生产工作两手抓", "会议部署疫情防控和安全生产工作。")
+    assert score_theme(art, RULES[2]).score == score_theme(art, RULES[3]).score
+    assert claim(art, RULES) == "安全生产"
+    assert claim(art, (RULES[3], RULES[2])) == "疫情防控"
+
+
+# -- same-story merging -------------------------------------------------------------------
+
+def test_the_same_story_in_two_papers_is_one_story_listing_both():
+    district = stored("狠抓落实整改 让广大人民群众共享创建成果", STORY, source="东昌时讯.txt",
+                      paper="东昌时讯")
+    # The city paper: its own dateline, its own title, full-width punctuation, one sentence cut.
+    city_body = STORY.replace("东昌府讯 8月22日,", "本报东昌府讯 8月22日，").replace(",", "，")
+    city_body = city_body.replace("宣传标语缺失等问题现场提出整改意见。", "")
+    city = stored("马军权督导创城工作", city_body, source="聊城日报.txt", paper="聊城日报")
+    other = stored("狠抓落实整改 让广大人民群众共享创建成果", "另一篇同题不同文的报道,讲的是安全生产检查。"
+                   "会议要求各部门压实责任,确保安全。")
+    groups = merge_same_stories([city, other, district], DedupeConfig())
+    assert len(groups) == 2
+    merged = next(g for g in groups if g.also_in)
+    assert merged.lead is district  # the fuller printing leads
+    assert merged.also_in == (city,)
+    assert jaccard(shingles(comparable_text(district), 5), shingles(comparable_text(city), 5)) > 0.5
+
+
+def test_same_title_different_text_is_not_merged():
+    a = stored("王彤宇来我区督导深化全国文明城市创建工作", STORY)
+    b = stored("王彤宇来我区督导深化全国文明城市创建工作", "王彤宇一行先后到友谊街、科技市场、公安小区北区、"
+               "新村路和颐馨园小区,实地察看环境卫生、车辆停放、老旧小区改造、道路改造等情况。")
+    assert all(not g.also_in for g in merge_same_stories([a, b], DedupeConfig()))
+
+
+def test_merging_is_transitive_and_threshold_is_configurable():
+    base = STORY
+    a = stored("甲", base)
+    b = stored("乙", base[:-30])
+    c = stored("丙", base[:-60])
+    assert len(merge_same_stories([a, b, c], DedupeConfig())) == 1
+    assert len(merge_same_stories([a, b, c], DedupeConfig(similarity=0.999))) == 3
+
+
+def test_shingles_of_short_and_empty_texts():
+    assert shingles("", 5) == frozenset()
+    assert shingles("短文", 5) == frozenset({"短文"})
+    assert jaccard(frozenset(), frozenset()) == 0.0
+
+
+# -- automatic clustering -----------------------------------------------------------------
+
+def _unclaimable(title, keywords):
+    return stored(title, f"{title}。{'、'.join(keywords)}。", keywords=keywords)
+
+
+def test_unclaimed_articles_cluster_by_keywords_and_lone_ones_go_to_other(config):
+    config = dataclasses.replace(config, themes=[ThemeConfig("体育", ["足球"])])
+    arts = [
+        _unclaimable("图书馆延长开放时间", ("图书馆", "阅读", "开放", "读者")),
+        _unclaimable("全民阅读月启动", ("阅读", "图书馆", "书香", "活动")),
+        _unclaimable("书香社区评选揭晓", ("书香", "阅读", "社区", "图书馆")),
+        _unclaimable("暴雨过后道路抢修", ("道路", "抢修", "暴雨", "交通")),
+        _unclaimable("约稿启事", ("投稿", "邮箱")),
+        stored("市足球联赛开幕", "足球联赛今天开幕。", keywords=("足球",)),
+    ]
+    themes = group_week(arts, config)
+    assert [t.name for t in themes] == ["体育", "阅读、图书馆、书香", OTHER]
+    auto = themes[1]
+    assert auto.automatic and auto.label == "阅读、图书馆、书香"
+    assert {s.lead.title for s in auto.stories} == {"图书馆延长开放时间", "全民阅读月启动",
+                                                    "书香社区评选揭晓"}
+    assert {s.lead.title for s in themes[2].stories} == {"暴雨过后道路抢修", "约稿启事"}
+    assert not themes[0].automatic
+
+
+def test_cluster_thresholds_are_configurable(config):
+    config = dataclasses.replace(config, themes=[ThemeConfig("体育", ["足球"])])
+    pair = [_unclaimable("甲", ("阅读", "图书馆", "书香", "活动")),
+            _unclaimable("乙", ("阅读", "道路", "抢修", "交通"))]
+    loose = dataclasses.replace(config, clustering=ClusteringConfig(similarity=0.1))
+    strict = dataclasses.replace(config, clustering=ClusteringConfig(similarity=0.9))
+    assert [t.name for t in group_week(pair, loose)][0] != OTHER
+    assert [t.name for t in group_week(pair, strict)] == [OTHER]
+    big_groups_only = dataclasses.replace(
+        config, clustering=ClusteringConfig(similarity=0.1, min_size=3))
+    assert [t.name for t in group_week(pair, big_groups_only)] == [OTHER]
+
+
+def test_articles_without_keywords_do_not_cluster(config):
+    stories = merge_same_stories([_unclaimable("甲", ()), _unclaimable("乙", ())], DedupeConfig())
+    assert sorted(map(len, cluster_stories(stories, stories, config.clustering))) == [1, 1]
+
+
+def test_every_article_lands_exactly_once(config):
+    rng = random.Random(7)
+    words = ["阅读", "图书馆", "道路", "抢修", "文明城市", "企业", "重点项目", "疫情防控", "天气"]
+    arts = []
+    for i in range(60):
+        kws = tuple(rng.sample(words, 3))
+        body = STORY if i % 7 == 0 else "".join(rng.sample(words, 4)) * (1 + i % 3) + f"第{i}号。"
+        arts.append(stored(f"第{i}篇 {kws[0]}", body, keywords=kws))
+    themes = group_week(arts, config)
+    placed = [a.id for a in articles_of(themes)]
+    assert sorted(placed) == sorted(a.id for a in arts)
+    assert len({t.name for t in themes}) == len(themes)
+    assert group_week(list(reversed(arts)), config) == themes  # order of input doesn't matter
+
+
+def test_display_title_for_untitled_photo():
+    assert display_title(stored(None, "高唐充分发挥红色展馆、教育长廊等载体作用,激励青年党员学好党史必修课。")) \
+        == "高唐充分发挥红色展馆、教育长廊等载体作用,激励青年党员学好党…"
+    assert display_title(stored(None, "")) == "(无标题)"
+
+
+# -- the seeds, as an editor would sort them ----------------------------------------------
+
+# Theme of every seed article (by its position in its file), as an editor sorted them.
+SEED_THEMES = {
+    ("000", 0): "科技与人才",       # 青年发展友好型城市
+    ("000", 1): "项目建设与经济",    # 重点项目建设
+    ("000", 2): "科技与人才",       # 科技活动周
+    ("000", 3): "文明城市创建",
+    ("000", 4): "乡村振兴",         # 鲁渝协作消费帮扶
+    ("000", 5): "乡村振兴",         # 土地入股 农民分红
+    ("000", 6): "民生服务",         # 社区“微治理”
+    ("000", 7): "科技与人才",       # 校地合作
+    ("001", 0): "科技与人才",       # 科技专家顾问团
+    ("001", 1): "文明城市创建",
+    ("001", 2): "文明城市创建",
+    ("001", 3): "党建与理论学习",    # 区委常委会: 学习讲话、从严治党
+    ("001", 4): "文明城市创建",
+    ("001", 5): "文明城市创建",     # 创城干部下沉点位
+    ("001", 6): "党建与理论学习",
+    ("001", 7): "乡村振兴",         # 耕地保护
+    ("001", 8): "人大政协与政务",    # 电视政务公开
+    ("002", 0): "项目建设与经济",
+    ("002", 1): "乡村振兴",         # 脱贫户帮扶
+    ("002", 2): "乡村振兴",
+    ("002", 3): "乡村振兴",
+    ("002", 4): "乡村振兴",
+    ("002", 5): "乡村振兴",
+    ("002", 6): "乡村振兴",
+    ("002", 7): "科技与人才",       # 人才工作会议
+    ("002", 8): "生态环境",
+    ("002", 9): "党建与理论学习",    # 图片: 红色教育长廊
+    ("002", 10): "民生服务",        # 共享营业厅
+    ("002", 11): "项目建设与经济",   # 四个新高地 (署名文章)
+    ("002", 12): "项目建设与经济",   # 中小微企业纾困
+    ("002", 13): OTHER,             # 约稿启事
+    ("003", 0): "安全生产",
+    ("003", 1): "疫情防控",         # 区委常委会: 疫情防控
+    ("003", 2): "党建与理论学习",
+    ("003", 3): "项目建设与经济",   # 金融活水
+    ("003", 4): "疫情防控",         # 志愿服务封控小区
+    ("003", 5): "疫情防控",
+    ("003", 6): "科技与人才",
+    ("003", 7): "项目建设与经济",   # 新能源汽车零部件产业园
+    ("004", 0): "文明城市创建",
+    ("004", 1): "文明城市创建",
+    ("004", 2): "项目建设与经济",   # 质量强区 (excluded from 文明城市创建)
+    ("004", 3): "生态环境",
+    ("004", 4): "人大政协与政务",
+    ("004", 5): "文明城市创建",
+    ("004", 6): "文明城市创建",     # 人大主任会议, all about 创城
+    ("004", 7): "党建与理论学习",   # 少先队代表大会
+    ("004", 8): "项目建设与经济",   # 企业数字化转型
+}
+
+
+@pytest.fixture(scope="module")
+def seeded_config(tmp_path_factory):
+    config = project_config(tmp_path_factory.mktemp("seeded"))
+    pipeline.ingest_paths(config, [SEEDS])
+    return config
+
+
+def test_seed_articles_are_sorted_as_an_editor_would(seeded_config):
+    got = {}
+    with open_store(seeded_config) as st:
+        for week in st.weeks():
+            for theme in group_week(st.articles_in_week(week), seeded_config):
+                for a in articles_of([theme]):
+                    got[(a.source[:3], a.position)] = theme.name
+    assert got == SEED_THEMES
+
+
+def test_seeds_print_no_story_twice(seeded_config):
+    with open_store(seeded_config) as st:
+        for week in st.weeks():
+            themes = group_week(st.articles_in_week(week), seeded_config)
+            assert all(not s.also_in for t in themes for s in t.stories), week
+
+
+def test_a_reprinted_seed_story_is_merged(seeded_config, tmp_path):
+    """The same report in another paper (new dateline and title, rest as printed) merges."""
+    with open_store(seeded_config) as st:
+        week = IsoWeek(2022, 34)
+        original = next(a for a in st.articles_in_week(week) if a.title.startswith("聊城市第二十一网格"))
+    reprint = dataclasses.replace(
+        original, id=10_000, issue_id=10_000, paper="聊城日报", source="reprint.txt",
+        title="市创城工作组督导东昌府区",
+        paragraphs=(original.paragraphs[0].replace("东昌府讯", "本报讯"),
+                    *original.paragraphs[1:]))
+    with open_store(seeded_config) as st:
+        week_articles = st.articles_in_week(week)
+    themes = group_week([*week_articles, reprint], seeded_config)
+    (story,) = [s for t in themes for s in t.stories if s.also_in]
+    assert {story.lead.id, *(a.id for a in story.also_in)} == {original.id, 10_000}
+    assert len(articles_of(themes)) == len(week_articles) + 1
+
+
+def test_week_iso_rules():
+    assert IsoWeek.parse("2022-W34") == IsoWeek(2022, 34) == IsoWeek.parse("2022w34")
+    assert (IsoWeek(2022, 34).monday, IsoWeek(2022, 34).sunday) == (dt.date(2022, 8, 22),
+                                                                    dt.date(2022, 8, 28))
+    assert str(IsoWeek.of(dt.date(2021, 1, 3))) == "2020-W53"  # ISO year differs from calendar
+    assert IsoWeek(2021, 1).previous() == IsoWeek(2020, 53)
+    with pytest.raises(ValueError):
+        IsoWeek.parse("2021-W53")
+    with pytest.raises(ValueError):
+        IsoWeek.parse("last week")
+
+
+def test_similarity_zero_still_names_every_group(config):
+    config = dataclasses.replace(config, themes=[ThemeConfig("体育", ["足球"])],
+                                 clustering=ClusteringConfig(similarity=0.0))
+    arts = [_unclaimable("甲", ()), _unclaimable("乙", ()), _unclaimable("丙", ("阅读",))]
+    themes = group_week(arts, config)
+    assert all(t.name for t in themes)
+    assert len(articles_of(themes)) == 3
