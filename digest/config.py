@@ -62,6 +62,43 @@ class ThemeConfig:
     exclude: list[str] = field(default_factory=list)
 
 
+# The default taxonomy for Chinese local-government news. config.toml ships the same list
+# (tests/test_themes.py checks they agree); it applies when a config has no [[themes]]
+# (`themes = []` turns named themes off: every article is grouped automatically).
+DEFAULT_THEMES: tuple[ThemeConfig, ...] = (
+    ThemeConfig("文明城市创建",
+                ["文明城市", "创城", "文明创建", "创建工作", "下沉点位", "创建成果", "网格",
+                 "文明实践", "背街小巷", "老旧小区"],
+                exclude=["质量强区"]),
+    ThemeConfig("安全生产",
+                ["安全生产", "安全隐患", "隐患排查", "消防", "应急管理", "防汛", "危险化学品",
+                 "燃气", "事故"]),
+    ThemeConfig("疫情防控",
+                ["疫情防控", "疫情", "核酸", "新冠", "防疫", "隔离", "疫苗"]),
+    ThemeConfig("项目建设与经济",
+                ["重点项目", "项目建设", "招商引资", "产业", "企业", "经济", "营商环境", "金融",
+                 "市场主体", "制造业", "质量强区", "数字化", "产业园", "投资", "纾困", "消费"]),
+    ThemeConfig("科技与人才",
+                ["科技", "人才", "创新", "专家", "院士", "高校", "校地合作", "青年发展", "科技活动周",
+                 "英才"]),
+    ThemeConfig("乡村振兴",
+                ["乡村振兴", "农民", "农村", "村集体", "防返贫", "返贫", "帮扶", "耕地", "农业",
+                 "合作社", "三资", "增收", "驻村", "消费帮扶", "协作"]),
+    ThemeConfig("生态环境",
+                ["生态环境", "生态补偿", "生态保护", "环境保护", "大气污染", "污染防治", "河长",
+                 "水质", "绿色发展"]),
+    ThemeConfig("党建与理论学习",
+                ["理论学习", "集体学习", "中心组", "党建", "党史学习", "主题教育", "党代会",
+                 "从严治党", "党史", "红色教育", "党员", "少先队", "共青团"]),
+    ThemeConfig("人大政协与政务",
+                ["人大常委会", "人大代表", "政协", "政务公开", "履诺", "主席会议", "主任会议",
+                 "依法履职", "议案", "提案"]),
+    ThemeConfig("民生服务",
+                ["民生", "便民", "群众", "社区", "志愿", "养老", "就业", "营业厅", "政务公开",
+                 "诉求", "办实事", "关爱", "微治理"]),
+)
+
+
 @dataclass(frozen=True)
 class ClusteringConfig:
     similarity: float = 0.18  # cosine similarity that links two unclaimed articles
@@ -129,7 +166,7 @@ class Config:
     dedupe: DedupeConfig = field(default_factory=DedupeConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
-    themes: list[ThemeConfig] = field(default_factory=list)
+    themes: list[ThemeConfig] = field(default_factory=lambda: list(DEFAULT_THEMES))
     subscribers: list[SubscriberConfig] = field(default_factory=list)
     source: Path | None = None  # the file this came from
 
@@ -317,6 +354,12 @@ def _check_service(config: Config) -> None:
                                                                "http://")):
         raise ConfigError(f"email.unsubscribe: {email.unsubscribe!r} must be a mailto: or "
                           f"https:// URL, e.g. \"mailto:editor@example.org?subject=unsubscribe\"")
+    seen: set[str] = set()
+    for i, sub in enumerate(config.subscribers):
+        if sub.email.lower() in seen:
+            raise ConfigError(f"subscribers[{i}].email: {sub.email!r} is listed twice; keep one "
+                              f"[[subscribers]] block per address")
+        seen.add(sub.email.lower())
     if email.ca_file is not None and not email.ca_file.is_file():
         raise ConfigError(f"email.ca_file: file {str(email.ca_file)!r} does not exist; "
                           f"point it at a PEM bundle or remove the key")

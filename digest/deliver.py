@@ -35,6 +35,7 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import quote
 
 import css_inline
 
@@ -43,15 +44,10 @@ from .ingest import write_atomically
 
 log = logging.getLogger(__name__)
 
-FINAL_STATUSES = ("sent", "empty", "gave_up")
-
-
-class DeliveryError(Exception):
-    """Sending is impossible with this configuration (the message says how to fix it)."""
-
 
 class ConnectError(Exception):
-    """The SMTP server could not be reached or refused the session (not one recipient)."""
+    """No SMTP session: the server is unreachable, TLS or the login failed, or the password is
+    missing. Every send of the batch would fail the same way (unlike a refused recipient)."""
 
 
 @dataclass(frozen=True)
@@ -118,8 +114,6 @@ def message_id(letter: Letter, subscriber: SubscriberConfig, sender: str) -> str
 
 def unsubscribe_header(config: Config, subscriber: SubscriberConfig) -> str:
     """`<mailto:...>` or `<https://...>` for List-Unsubscribe; {email} is URL-quoted."""
-    from urllib.parse import quote
-
     template = config.email.unsubscribe or (
         f"mailto:{config.email.sender}?subject=unsubscribe%20{{email}}")
     url = template.format_map({"email": quote(subscriber.email, safe="@")})
@@ -173,7 +167,7 @@ def smtp_password(config: Config) -> str | None:
         return None
     password = os.environ.get(config.email.password_env)
     if not password:
-        raise DeliveryError(f"email.username is set but the environment variable "
+        raise ConnectError(f"email.username is set but the environment variable "
                             f"{config.email.password_env} is empty; put the SMTP password "
                             f"there (see email.password_env)")
     return password
@@ -194,10 +188,7 @@ class SmtpOutbox:
 
     def _connect(self) -> smtplib.SMTP:
         email = self.config.email
-        try:
-            self._password = smtp_password(self.config)
-        except DeliveryError as exc:
-            raise ConnectError(str(exc)) from None
+        self._password = smtp_password(self.config)
         context = tls_context(self.config)
         try:
             if email.security == "tls":
@@ -403,8 +394,15 @@ def deliver(config: Config, conn: sqlite3.Connection, weeks: Sequence[str],
             if should_stop():
                 break
             key = (week, tuple(subscriber.themes))
-            if key not in letters:
-                letters[key] = compose(week, tuple(subscriber.themes))
+            try:
+                if key not in letters:
+                    letters[key] = compose(week, tuple(subscriber.themes))
+            except Exception as exc:  # noqa: BLE001 - one bad week must not block the rest
+                log.exception("cannot compose the digest of %s", week)
+                _fail(config, conn, report, week, subscriber.email, attempts + 1,
+                      f"composing the digest failed: {type(exc).__name__}: {exc}", None, now,
+                      dry_run)
+                continue
             letter = letters[key]
             if letter is None or letter.stories == 0:
                 if not dry_run:

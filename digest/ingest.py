@@ -250,7 +250,7 @@ def claim(config: Config, name: str) -> Path | None:
     inbox = Path(config.paths.inbox)
     folder = inbox / CLAIM_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    source = inbox / safe_name(name)
+    source = inbox / name  # a name as listed by scandir: one path component, never "/"
     try:
         return move_file(source, free_path(folder, name))
     except FileNotFoundError:
@@ -318,7 +318,12 @@ def process_claimed(config: Config, path: Path, ingestor: Ingestor,
     Returns None when a transient error leaves the file claimed for a later retry.
     """
     now = now or dt.datetime.now(dt.timezone.utc)
-    sha256 = file_sha256(path)
+    try:
+        sha256 = file_sha256(path)
+    except OSError as exc:  # e.g. no read permission: the file's problem, not ours
+        reason = f"cannot be read ({exc.strerror or exc})"
+        return InboxOutcome(path.name, "", "failed",
+                            move_to_failed(config, path, "", reason, now), reason)
     if ingestor.is_stored(sha256):
         dest = move_file(path, free_path(archive_folder(config, now), path.name))
         return InboxOutcome(path.name, sha256, "duplicate", dest)
@@ -348,8 +353,9 @@ def process_inbox(config: Config, tracker: StabilityTracker, ingestor: Ingestor,
     def handle(path: Path) -> None:
         result = process_claimed(config, path, ingestor)
         if result is not None:
-            log.info("%s: %s -> %s%s", result.name, result.outcome, result.moved_to,
-                     f" ({result.reason})" if result.reason else "")
+            level = logging.WARNING if result.outcome == "failed" else logging.INFO
+            log.log(level, "%s: %s -> %s%s", result.name, result.outcome, result.moved_to,
+                    f" ({result.reason})" if result.reason else "")
             results.append(result)
             on_result(result)
 
@@ -389,6 +395,7 @@ def wait_and_process_inbox(config: Config, ingestor: Ingestor, *,
 
 
 # -- the inbox log --------------------------------------------------------------------------
+
 
 def record_result(conn: sqlite3.Connection, result: InboxOutcome,
                   now: dt.datetime | None = None) -> None:

@@ -1,14 +1,14 @@
 """The unattended service: `digest serve` (APScheduler) and `digest run` (the same work once).
 
 One cycle (`run_once`) does, in order: take stable inbox files and ingest them; build every
-week that is due and not built (or that gained articles since it was built); send every due
+week that is due and not built (or that gained an issue since it was built); send every due
 email. "Due" is decided from our own records, never from the scheduler's memory: APScheduler
 drops runs missed while the process was down and advances a job when it starts, not when it
 succeeds. So every cycle is a catch-up:
 
 - a week is due once its first digest moment (`schedule.digest_day` at `digest_time`, in
-  `digest.timezone`) after it ended has passed; it is built when the store has no digest for
-  it, or the store has newer issues for that week than the digest was built from;
+  `digest.timezone`) after it ended has passed; it is built when our ledger of built weeks
+  (`service_weeks`) lacks it, or it was built from fewer issues than the store now has;
 - its emails are due while the week is within `email.catch_up_weeks` of now and the email
   ledger has no final row for the (week, subscriber) pair, or a retry whose time has come.
 
@@ -288,6 +288,14 @@ class StopSignal:
 # -- digest serve ---------------------------------------------------------------------------
 
 
+class _ExpectedOverlap(logging.Filter):
+    """A scan that comes due while a long cycle still runs is skipped by design (one worker,
+    max_instances=1); APScheduler warns about it every time, which would only be noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
 def make_scheduler(config: Config, cycle: Callable[[], None]):
     """BlockingScheduler with the inbox job (now, then every scan_seconds) and the weekly
     digest job (cron); one worker thread, so the two never run at the same time."""
@@ -302,6 +310,9 @@ def make_scheduler(config: Config, cycle: Callable[[], None]):
                    "misfire_grace_time": schedule.misfire_grace_seconds}
     scheduler = BlockingScheduler(
         timezone=config.tz, executors={"default": ThreadPoolExecutor(max_workers=1)})
+    scheduler_log = logging.getLogger("apscheduler.scheduler")  # APScheduler's own logger
+    if not any(isinstance(f, _ExpectedOverlap) for f in scheduler_log.filters):
+        scheduler_log.addFilter(_ExpectedOverlap())
     scheduler.add_job(cycle, IntervalTrigger(seconds=schedule.scan_seconds, timezone=config.tz),
                       id="inbox", name="scan the inbox, build and send what is due",
                       next_run_time=dt.datetime.now(config.tz), **job_options)
@@ -314,51 +325,61 @@ def make_scheduler(config: Config, cycle: Callable[[], None]):
 
 def serve(config: Config) -> int:
     """Run until SIGTERM/SIGINT; 0 after a clean stop, 1 if another instance holds the lock."""
-    from apscheduler.events import EVENT_SCHEDULER_STARTED
-
     try:
         with instance_lock(config):
-            stop = StopSignal()
-            stop.install()
-            try:
-                tracker = StabilityTracker(config.schedule.stable_seconds)
-                ranker = pipeline.LazyRanker(config)
-                busy = threading.Lock()
-
-                def cycle() -> None:
-                    if stop.is_set():
-                        return
-                    with busy:
-                        try:
-                            log_report(run_once(config, tracker=tracker, ranker=ranker,
-                                                should_stop=stop.is_set))
-                        except Exception:  # noqa: BLE001 - the service must outlive a bad cycle
-                            log.exception("cycle failed; the next one retries")
-
-                scheduler = make_scheduler(config, cycle)
-
-                def watch() -> None:
-                    signum = stop.wait()
-                    log.info("%s received: finishing the current step, then stopping",
-                             signal.Signals(signum).name if signum else "stop")
-                    scheduler.shutdown(wait=True)  # waits for a running cycle
-
-                watcher = threading.Thread(target=watch, name="stop-watcher", daemon=True)
-                # Started once the scheduler runs: a signal that came earlier waits in the pipe.
-                scheduler.add_listener(lambda event: watcher.start(), EVENT_SCHEDULER_STARTED)
-                log.info("serving: inbox %s every %ss, weekly digest %s %s %s",
-                         config.paths.inbox, config.schedule.scan_seconds,
-                         config.schedule.digest_day, config.schedule.digest_time,
-                         config.digest.timezone)
-                scheduler.start()
-                watcher.join()
-                log.info("stopped")
-            finally:
-                stop.restore()
+            serve_until_stopped(config)
     except AlreadyRunning as exc:
         log.error("%s", exc)
         return 1
     return 0
+
+
+def cycle_runner(config: Config, stop: StopSignal) -> Callable[[], None]:
+    """The scheduled job: one run_once, with state kept between cycles (the stability
+    tracker, the loaded ranker); a failed cycle is logged and the next one retries."""
+    tracker = StabilityTracker(config.schedule.stable_seconds)
+    ranker = pipeline.LazyRanker(config)
+    busy = threading.Lock()
+
+    def cycle() -> None:
+        if stop.is_set():
+            return
+        with busy:
+            try:
+                log_report(run_once(config, tracker=tracker, ranker=ranker,
+                                    should_stop=stop.is_set))
+            except Exception:  # noqa: BLE001 - the service must outlive a bad cycle
+                log.exception("cycle failed; the next one retries")
+    return cycle
+
+
+def serve_until_stopped(config: Config) -> None:
+    from apscheduler.events import EVENT_SCHEDULER_STARTED
+
+    stop = StopSignal()
+    stop.install()
+    try:
+        scheduler = make_scheduler(config, cycle_runner(config, stop))
+
+        def shut_down_on_signal() -> None:
+            signum = stop.wait()
+            log.info("%s received: finishing the current step, then stopping",
+                     signal.Signals(signum).name if signum else "stop")
+            scheduler.shutdown(wait=True)  # returns once a running cycle has finished
+
+        watcher = threading.Thread(target=shut_down_on_signal, name="stop-watcher",
+                                   daemon=True)
+        # Started once the scheduler runs (shutdown needs a running scheduler); a signal that
+        # came earlier waits in the pipe meanwhile.
+        scheduler.add_listener(lambda event: watcher.start(), EVENT_SCHEDULER_STARTED)
+        log.info("serving: inbox %s every %ss, weekly digest %s %s %s", config.paths.inbox,
+                 config.schedule.scan_seconds, config.schedule.digest_day,
+                 config.schedule.digest_time, config.digest.timezone)
+        scheduler.start()
+        watcher.join()  # the main loop may return before shutdown has waited for the cycle
+        log.info("stopped")
+    finally:
+        stop.restore()
 
 
 def run(config: Config, *, dry_run: bool = False) -> tuple[int, RunReport | None]:

@@ -47,41 +47,6 @@ BODY_WEIGHT = 1
 BODY_CAP_PER_WORD = 3  # occurrences of one word in the body that count, at most
 CLAIM_SCORE = 4
 
-# The default taxonomy for Chinese local-government news. config.toml ships the same list
-# (tests/test_themes.py checks they agree); it applies when a config has no [[themes]].
-DEFAULT_THEMES: tuple[ThemeConfig, ...] = (
-    ThemeConfig("文明城市创建",
-                ["文明城市", "创城", "文明创建", "创建工作", "下沉点位", "创建成果", "网格",
-                 "文明实践", "背街小巷", "老旧小区"],
-                exclude=["质量强区"]),
-    ThemeConfig("安全生产",
-                ["安全生产", "安全隐患", "隐患排查", "消防", "应急管理", "防汛", "危险化学品",
-                 "燃气", "事故"]),
-    ThemeConfig("疫情防控",
-                ["疫情防控", "疫情", "核酸", "新冠", "防疫", "隔离", "疫苗"]),
-    ThemeConfig("项目建设与经济",
-                ["重点项目", "项目建设", "招商引资", "产业", "企业", "经济", "营商环境", "金融",
-                 "市场主体", "制造业", "质量强区", "数字化", "产业园", "投资", "纾困", "消费"]),
-    ThemeConfig("科技与人才",
-                ["科技", "人才", "创新", "专家", "院士", "高校", "校地合作", "青年发展", "科技活动周",
-                 "英才"]),
-    ThemeConfig("乡村振兴",
-                ["乡村振兴", "农民", "农村", "村集体", "防返贫", "返贫", "帮扶", "耕地", "农业",
-                 "合作社", "三资", "增收", "驻村", "消费帮扶", "协作"]),
-    ThemeConfig("生态环境",
-                ["生态环境", "生态补偿", "生态保护", "环境保护", "大气污染", "污染防治", "河长",
-                 "水质", "绿色发展"]),
-    ThemeConfig("党建与理论学习",
-                ["理论学习", "集体学习", "中心组", "党建", "党史学习", "主题教育", "党代会",
-                 "从严治党", "党史", "红色教育", "党员", "少先队", "共青团"]),
-    ThemeConfig("人大政协与政务",
-                ["人大常委会", "人大代表", "政协", "政务公开", "履诺", "主席会议", "主任会议",
-                 "依法履职", "议案", "提案"]),
-    ThemeConfig("民生服务",
-                ["民生", "便民", "群众", "社区", "志愿", "养老", "就业", "营业厅", "政务公开",
-                 "诉求", "办实事", "关爱", "微治理"]),
-)
-
 _HEADLINE_NOISE = re.compile(r"\s+")
 # Only letters and digits take part in shingles: punctuation, spaces and quote styles vary
 # between papers printing the same text.
@@ -97,8 +62,8 @@ class ThemeScore:
 
 
 def theme_rules(config: Config) -> tuple[ThemeConfig, ...]:
-    """The configured taxonomy, or the default one when config.toml names no themes."""
-    return tuple(config.themes) or DEFAULT_THEMES
+    """The configured taxonomy (config.DEFAULT_THEMES when config.toml names none)."""
+    return tuple(config.themes)
 
 
 def headline(article: StoredArticle) -> str:

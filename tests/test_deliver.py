@@ -326,3 +326,32 @@ def test_disabled_email_sends_nothing(tmp_path, smtp):
 ])
 def test_header_safe(value, expected):
     assert deliver.header_safe(value) == expected
+
+
+def test_a_week_that_cannot_be_composed_does_not_block_the_others(tmp_path, smtp):
+    controller, mailbox = smtp()
+    config = make_config(tmp_path, controller.port)
+
+    def half_broken(week, names):
+        if week == "2026-W09":
+            raise ValueError("template error")
+        return compose(week, names)
+
+    with open_store(config) as store:
+        report = deliver_due(config, store.conn, ["2026-W09", WEEK], half_broken, now=NOW)
+        row = deliver.ledger_row(store.conn, "2026-W09", "all@example.org")
+    assert sorted(report.sent) == [(WEEK, "all@example.org"), (WEEK, "econ@example.org")]
+    assert row.status == "retry" and "template error" in row.last_error
+
+
+def test_a_subscriber_listed_twice_is_a_config_error(tmp_path):
+    from digest.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"subscribers\[1\].email: .* listed twice"):
+        make_config(tmp_path, 25, subscribers="""
+[[subscribers]]
+email = "a@example.org"
+
+[[subscribers]]
+email = "A@example.org"
+""")

@@ -223,9 +223,16 @@ def test_every_seed_article_gets_key_sentences_and_keywords(state):
     assert all(len(s.sentences) <= 3 and len(s.keywords) <= 8 for s in summaries)
 
 
-def test_lexicon_maps_a_word_once(state):
+def test_lexicon_maps_a_word_once():
     lexicon = Lexicon(frozenset(["的"]), flags_follow_words=True)
     ids = lexicon.token_ids([("聊城", "ns"), ("的", "uj"), ("聊城", "ns"), ("GDP", "eng")])
-    assert ids[0] == ids[2] and len(set(ids.tolist())) == 3
+    assert ids[0] == ids[2] and len(set(ids)) == 3
     assert lexicon.content[ids].tolist() == [True, False, True, True]
     assert lexicon.word[lexicon.token_ids([("gdp", "eng")])][0] == lexicon.word[ids[3]]
+
+
+def test_lexicon_keeps_flags_apart_when_the_tagger_uses_context():
+    lexicon = Lexicon(frozenset(), flags_follow_words=False)
+    ids = lexicon.token_ids([("发展", "vn"), ("发展", "v"), ("发展", "vn")])
+    assert ids[0] == ids[2] != ids[1]
+    assert lexicon.word[ids[0]] == lexicon.word[ids[1]]

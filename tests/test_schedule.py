@@ -15,7 +15,7 @@ import pytest
 from digest import deliver, schedule
 from digest.schedule import AlreadyRunning, digest_moment, instance_lock, is_due, run_once
 from digest.store import open_store
-from digest.themes import DEFAULT_THEMES
+from digest.config import DEFAULT_THEMES
 from digest.weeks import IsoWeek
 
 from .conftest import SEEDS
@@ -204,3 +204,23 @@ def test_status_shows_inbox_ingests_weeks_mail_and_failures(tmp_path, smtp):
     assert "failed    broken.txt" in text and "ingested  issue-0.txt" in text
     assert "2022-W48  built" in text and "mail: 2 sent, 1 empty" in text
     assert "failures: 1 file(s)" in text and "broken.txt: the file is empty" in text
+
+
+def test_header_injection_from_an_article_headline_stays_in_the_subject(tmp_path, smtp):
+    """An issue whose headlines carry line separators and header text, through the whole
+    pipeline into a subject that shows the lead headline."""
+    controller, mailbox = smtp
+    config = service_config(tmp_path, controller.port, 'subject = "{week} {headline}"')
+    evil = "\u2028Bcc: victim@evil.example\u0085X-Injected: yes\r"
+    text = (SEEDS / "001_aa6f3d7060990aff.txt").read_text(encoding="utf-8")
+    lines = [line + evil if line.startswith("## ") else line for line in text.split("\n")]
+    (Path(config.paths.inbox) / "evil.txt").write_text("\n".join(lines), encoding="utf-8")
+    run_once(config, now=at(dt.datetime(2022, 9, 5, 9, 0, tzinfo=SHANGHAI)))
+
+    [received] = mailbox.received  # 2022-W35, to all@ (the others' themes are empty)
+    assert received.rcpt_tos == ["all@example.org"]
+    msg = received.message
+    assert msg["Bcc"] is None and msg["X-Injected"] is None
+    subject = str(msg["Subject"])
+    assert subject.startswith("2022-W35 ") and "\n" not in subject and "\r" not in subject
+    assert "Bcc: victim@evil.example X-Injected: yes" in subject

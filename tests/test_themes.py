@@ -10,10 +10,15 @@ import random
 import pytest
 
 from digest import pipeline
-from digest.config import ClusteringConfig, DedupeConfig, ThemeConfig, load_config
+from digest.config import (
+    DEFAULT_THEMES,
+    ClusteringConfig,
+    DedupeConfig,
+    ThemeConfig,
+    load_config,
+)
 from digest.store import open_store
 from digest.themes import (
-    DEFAULT_THEMES,
     OTHER,
     articles_of,
     claim,
@@ -49,8 +54,14 @@ def test_config_toml_ships_the_default_taxonomy():
     assert tuple(load_config(ROOT / "config.toml").themes) == DEFAULT_THEMES
 
 
-def test_a_config_without_themes_uses_the_default_taxonomy(config):
-    assert theme_rules(dataclasses.replace(config, themes=[])) == DEFAULT_THEMES
+def test_a_config_without_themes_uses_the_default_taxonomy(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[[subscribers]]\nemail = "a@example.org"\nthemes = ["疫情防控"]\n',
+                    encoding="utf-8")
+    config = load_config(path)  # a subscriber may name a default theme
+    assert theme_rules(config) == DEFAULT_THEMES
+    path.write_text("themes = []\n", encoding="utf-8")
+    assert theme_rules(load_config(path)) == ()  # named themes off: all automatic
     own = [ThemeConfig("体育", ["足球"])]
     assert theme_rules(dataclasses.replace(config, themes=own)) == tuple(own)
 
