@@ -113,5 +113,11 @@ def rouge_l(candidate: str, reference: str) -> float:
 
 
 def rouge(candidate: str, reference: str) -> tuple[float, float, float]:
+    """ROUGE-1, ROUGE-2 and ROUGE-L F1."""
     return rouge_n(candidate, reference, 1), rouge_n(candidate, reference, 2), rouge_l(
         candidate, reference)
+
+
+def rouge_1_recall(candidate: str, reference: str) -> float:
+    c, r = _ngrams(rouge_chars(candidate), 1), _ngrams(rouge_chars(reference), 1)
+    return sum((c & r).values()) / max(1, sum(r.values()))

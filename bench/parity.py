@@ -3,7 +3,8 @@
     make parity        # creates .venv-ref (textrank4zh==0.3, networkx<3) on first use
 
 Parity: on how many seed articles does rank.mode = "textrank4zh" pick the same top-3
-sentences as textrank4zh itself (run in .venv-ref), for each tokenizer backend.
+sentences (and the same top-8 keywords) as textrank4zh itself, run in .venv-ref; and, for
+comparison, the same engine fed rjieba's tags instead of jieba.posseg's.
 ROUGE: character-level ROUGE-1/2/L F1 of each method's 3 sentences against the article's
 hand-checked headline + subtitle (tests/gold), averaged over the articles that have one.
 Writes bench/results/parity.json as well.
@@ -15,11 +16,11 @@ import dataclasses
 import json
 import sys
 
-from common import ROOT, rouge, run_reference, seed_articles
+from common import ROOT, rouge, rouge_1_recall, run_reference, seed_articles
 
 from digest.config import Config, PathsConfig, RankConfig, TextConfig
-from digest.rank import Ranker
-from digest.text import split_sentences
+from digest.rank import Ranker, Textrank4zhEngine
+from digest.text import load_stopwords, make_tokenizer, split_sentences
 
 RESULTS = ROOT / "bench" / "results"
 TOP, KEYWORDS = 3, 8
@@ -32,10 +33,20 @@ def ranker(mode: str, tokenizer: str) -> Ranker:
     return Ranker(config)
 
 
+def compat_rankers() -> dict[str, Ranker]:
+    """The shipped textrank4zh mode (it always tags with jieba.posseg, as textrank4zh does),
+    and for comparison the same engine fed rjieba's tags, which the mode does not use."""
+    shipped = ranker("textrank4zh", "jieba")
+    on_rjieba = ranker("textrank4zh", "jieba")
+    on_rjieba.engine = Textrank4zhEngine(
+        make_tokenizer(TextConfig(tokenizer="rjieba"), RESULTS / "cache"), load_stopwords(None),
+        TextConfig().min_sentence_chars)
+    return {"textrank4zh mode": shipped, "same on rjieba tags": on_rjieba}
+
+
 def parity(articles, reference) -> dict:
     out = {}
-    for backend in ("jieba", "rjieba"):
-        ours = ranker("textrank4zh", backend)
+    for name, ours in compat_rankers().items():
         same_set = same_order = same_keywords = 0
         misses = []
         for seed, ref in zip(articles, reference):
@@ -49,9 +60,9 @@ def parity(articles, reference) -> dict:
             same_order += [s.index for s in mine] == [s["index"] for s in theirs]
             same_keywords += list(summary.keywords) == ref["keywords"]
         n = len(articles)
-        out[backend] = {"articles": n, "same_top3": same_set, "same_top3_order": same_order,
-                        "same_keywords": same_keywords, "top3_percent": 100 * same_set / n,
-                        "differs": misses}
+        out[name] = {"articles": n, "same_top3": same_set, "same_top3_order": same_order,
+                     "same_keywords": same_keywords, "top3_percent": 100 * same_set / n,
+                     "differs": misses}
     return out
 
 
@@ -73,12 +84,16 @@ def rouge_table(articles, reference) -> dict:
             "ours, no headline": "".join(s.text for s in default.summarize(body).sentences),
         }
         for name, text in picks.items():
-            methods[name].append(rouge(text, seed.headline))
+            methods[name].append((*rouge(text, seed.headline),
+                                  rouge_1_recall(text, seed.headline), len(text)))
     table = {}
     for name, scores in methods.items():
         n = len(scores)
-        table[name] = {"articles": n, **{metric: round(100 * sum(s[k] for s in scores) / n, 2)
-                                         for k, metric in enumerate(("R1", "R2", "RL"))}}
+        metrics = ("R1", "R2", "RL", "R1_recall")
+        table[name] = {"articles": n,
+                       **{m: round(100 * sum(s[k] for s in scores) / n, 2)
+                          for k, m in enumerate(metrics)},
+                       "chars": round(sum(s[4] for s in scores) / n)}
     return table
 
 
@@ -89,20 +104,21 @@ def main() -> None:
     assert [r["id"] for r in reference] == [a.id for a in articles]
     report = {"parity": parity(articles, reference), "rouge": rouge_table(articles, reference)}
     print(f"Parity with textrank4zh 0.3 on {len(articles)} seed articles (top-{TOP} sentences):")
-    for backend, row in report["parity"].items():
-        print(f"  tokenizer={backend:7s} same top-{TOP}: {row['same_top3']}/{row['articles']} "
+    for name, row in report["parity"].items():
+        print(f"  {name:20s} same top-{TOP}: {row['same_top3']}/{row['articles']} "
               f"({row['top3_percent']:.1f}%), same order: {row['same_top3_order']}, "
               f"same top-{KEYWORDS} keywords: {row['same_keywords']}")
         if row["differs"]:
             print(f"    differs: {', '.join(row['differs'])}")
     n = next(iter(report["rouge"].values()))["articles"]
     print(f"\nCharacter ROUGE F1 (%) of {TOP} sentences vs headline + subtitle, {n} articles:")
-    print(f"  {'method':20s} {'R-1':>6s} {'R-2':>6s} {'R-L':>6s}")
+    print(f"  {'method':20s} {'R-1':>6s} {'R-2':>6s} {'R-L':>6s}   (R-1 recall, characters picked)")
     for name, row in report["rouge"].items():
-        print(f"  {name:20s} {row['R1']:6.2f} {row['R2']:6.2f} {row['RL']:6.2f}")
+        print(f"  {name:20s} {row['R1']:6.2f} {row['R2']:6.2f} {row['RL']:6.2f}   "
+              f"({row['R1_recall']:.2f}, {row['chars']})")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "parity.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
-    ok = all(row["top3_percent"] >= 95 for row in report["parity"].values())
+    ok = report["parity"]["textrank4zh mode"]["top3_percent"] >= 95
     sys.exit(0 if ok else 1)
 
 
