@@ -38,20 +38,24 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj = {"config": config}
 
 
+def _parsed_issues(files: tuple[Path, ...], failures: list[str]):
+    """Parse each file in turn; an unreadable one is reported, recorded, and skipped."""
+    for path in files:
+        try:
+            yield path, parse_stage.parse_issue(decode.read_issue_file(path))
+        except decode.DecodeError as exc:
+            failures.append(str(exc))
+            click.echo(f"digest: {exc}", err=True)
+
+
 @main.command("parse")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file (an array "
               "for several files).")
 def parse_cmd(files: tuple[Path, ...], as_json: bool) -> None:
     """Parse issue FILES into articles and print an outline (or JSON)."""
-    results, failures = [], 0
-    for path in files:
-        try:
-            issue = parse_stage.parse_issue(decode.read_issue_file(path))
-        except decode.DecodeError as exc:
-            failures += 1
-            click.echo(f"digest: {exc}", err=True)
-            continue
+    results, failures = [], []
+    for _, issue in _parsed_issues(files, failures):
         results.append(issue)
         if not as_json:
             click.echo(parse_stage.outline(issue))
@@ -87,16 +91,9 @@ def summarize_cmd(ctx: click.Context, files: tuple[Path, ...], as_json: bool, js
                 errors += 1
                 click.echo(f"digest: {problem}", err=True)
         sys.exit(1 if errors else 0)
-    results, failures = [], 0
-    for path in files:
-        try:
-            issue = parse_stage.parse_issue(decode.read_issue_file(path))
-        except decode.DecodeError as exc:
-            failures += 1
-            click.echo(f"digest: {exc}", err=True)
-            continue
-        summaries = ranker.summarize_batch(
-            [(a.body, rank_stage.deck_of(a)) for a in issue.articles], top)
+    results, failures = [], []
+    for path, issue in _parsed_issues(files, failures):
+        summaries = ranker.summarize_articles(issue.articles, top)
         results.append(rank_stage.issue_summaries_json(str(path), issue, summaries))
         if not as_json:
             click.echo(rank_stage.issue_summaries_text(str(path), issue, summaries))

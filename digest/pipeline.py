@@ -39,7 +39,7 @@ ISSUE_SUFFIXES = (".txt",)
 
 
 class Summarizer(Protocol):
-    def summarize_article(self, article: Article) -> Summary: ...
+    def summarize_articles(self, articles: Sequence[Article]) -> list[Summary]: ...
 
 
 @dataclass(frozen=True)
@@ -91,12 +91,12 @@ class LazyRanker:
         self.config = config
         self._ranker: Summarizer | None = None
 
-    def summarize_article(self, article: Article) -> Summary:
+    def summarize_articles(self, articles: Sequence[Article]) -> list[Summary]:
         if self._ranker is None:
             from .rank import Ranker
 
             self._ranker = Ranker(self.config)
-        return self._ranker.summarize_article(article)
+        return self._ranker.summarize_articles(articles)
 
 
 def ingest_file(store: Store, path: Path, ranker: Summarizer) -> IngestResult:
@@ -119,7 +119,7 @@ def store_decoded(store: Store, decoded: DecodedText, ranker: Summarizer,
     known = store.issue_by_sha256(decoded.sha256)
     if known is None:
         parsed = parse.parse_issue(decoded)
-        summaries = [ranker.summarize_article(article) for article in parsed.articles]
+        summaries = ranker.summarize_articles(parsed.articles)
         issue_id = store.ingest_parsed(parsed, summaries, mtime=decoded.mtime,
                                        encoding=decoded.encoding)
         if issue_id is not None:

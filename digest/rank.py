@@ -756,6 +756,11 @@ class Ranker:
         """``summarize`` of the article's paragraphs, with kicker/title/subtitle as deck."""
         return self.summarize(article.body, deck_of(article), top=top)
 
+    def summarize_articles(self, articles: Sequence[Article], top: int | None = None
+                           ) -> list[Summary]:
+        """``summarize_article`` for a whole issue, ranked in batches (the fast path)."""
+        return self.summarize_batch([(a.body, deck_of(a)) for a in articles], top)
+
     def summarize_many(self, items: Iterable[tuple[str, str | None]], top: int | None = None
                        ) -> Iterator[Summary]:
         """``summarize`` for a stream of (text, title) pairs, in order; ranks up to

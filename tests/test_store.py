@@ -238,9 +238,9 @@ class CountingRanker:
     def __init__(self):
         self.calls = 0
 
-    def summarize_article(self, art):
-        self.calls += 1
-        return summary((art.paragraphs[0][:20],), ("测试",))
+    def summarize_articles(self, articles):
+        self.calls += len(articles)
+        return [summary((art.paragraphs[0][:20],), ("测试",)) for art in articles]
 
 
 def test_ingest_paths_expands_folders_and_skips_known_files(config, tmp_path):
