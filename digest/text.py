@@ -94,7 +94,11 @@ def sentence_bounds(text: str) -> tuple[np.ndarray, np.ndarray]:
     in_run = terminal | (closer & (last_other >= 0) & terminal[safe]
                          & (stretch[safe] == stretch))
     run_end = in_run & ~(np.append(in_run[1:], False) & adjacent)
-    cuts = np.union1d(at[run_end] + 1, at[kind & _NEWLINE != 0])
+    # Cut after a run's end, or at a line break. Taken in the order of `at`, these positions
+    # never decrease (a cut after at[k] is at most at[k + 1]): dropping repeats is enough.
+    newline = kind & _NEWLINE != 0
+    cuts = (at + run_end)[run_end | newline]
+    cuts = cuts[np.append(True, cuts[1:] != cuts[:-1])] if len(cuts) else cuts
     start = np.concatenate(([0], cuts))
     end = np.append(cuts, n)
     blank = _SPACE | _NEWLINE
