@@ -10,10 +10,14 @@ Two modes (``[rank].mode``):
 - ``"default"``: TextRank on an IDF-weighted cosine graph, personalised towards the lede and
   the headline deck, with boilerplate demoted and near-duplicates skipped (MMR).
 
-Both tag an article once and derive everything from that token list. The default mode
-ranks a batch of articles at a time with numpy/scipy (block-diagonal graphs, one power
-iteration for all), so Python's per-call costs are paid per batch, not per sentence; graphs
-live only for the batch being ranked, and a result never depends on the batch.
+Both tokenize an article once and derive everything from that token list. The textrank4zh
+mode builds its graphs with numpy (an incidence-matrix product). The default mode ranks a
+batch of articles at a time: each article is cut (not tagged: a known word's flags come from
+the lexicon), its words are mapped to lexicon ids by a compiled hash table, and graphs,
+PageRank, MMR and keywords run as compiled loops (numba), article by article. Per article
+that costs a fifth of the tokenizer's time, where numpy's array passes over the batch cost
+2.5 times it (``make bench``). Graphs live only for the article being ranked, and a result
+never depends on the batch.
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ import queue
 import re
 import statistics
 import threading
-from itertools import chain, repeat
+from itertools import repeat
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
 
+import numba
 import numpy as np
-from scipy import sparse
 
 from .config import Config, RankConfig
 from .model import Article, KeySentence, ParsedIssue, Summary
@@ -270,6 +274,116 @@ DIRECTIVE_WORDS = frozenset(["要", "必须", "务必", "应当"])
 ATTENDANCE_WORDS = frozenset(["出席", "参加", "陪同", "列席"])
 EVENT_WORDS = frozenset(["会议", "活动", "仪式"])
 _WORDY = re.compile(r"[0-9A-Za-z\u3400-\u9fff\uf900-\ufaff]")
+# What the ranker needs to know of a token, as bits of Lexicon.flags: has a letter, digit or
+# CJK character; is a content word (sentence similarity); is a keyword candidate; is one of
+# the boilerplate words above.
+WORDY, CONTENT, VERTEX, DIRECTIVE, ATTENDANCE, EVENT = (1 << i for i in range(6))
+
+
+@numba.njit(cache=True, nogil=True)
+def _fnv1a(codes: np.ndarray, start: int, end: int) -> np.uint64:
+    value = np.uint64(0xCBF29CE484222325)
+    for i in range(start, end):
+        value = (value ^ np.uint64(codes[i])) * np.uint64(0x100000001B3)
+    return value
+
+
+@numba.njit(cache=True, nogil=True)
+def _table_find(codes, start, end, key, slots, hashes, pool, starts, lengths):
+    mask = len(slots) - 1
+    at = np.int64(key & np.uint64(mask))
+    n = end - start
+    while True:
+        i = slots[at]
+        if i < 0:
+            return -1
+        if hashes[i] == key and lengths[i] == n:
+            same = True
+            for k in range(n):
+                if pool[starts[i] + k] != codes[start + k]:
+                    same = False
+                    break
+            if same:
+                return i
+        at = (at + 1) & mask
+
+
+@numba.njit(cache=True, nogil=True)
+def _table_insert(slots, hashes, i):
+    mask = len(slots) - 1
+    at = np.int64(hashes[i] & np.uint64(mask))
+    while slots[at] >= 0:
+        at = (at + 1) & mask
+    slots[at] = i
+
+
+@numba.njit(cache=True, nogil=True)
+def _table_rehash(slots, hashes, count):
+    for i in range(count):
+        _table_insert(slots, hashes, i)
+
+
+@numba.njit(cache=True, nogil=True)
+def _table_lookup_joined(codes, count, slots, hashes, pool, starts, lengths):
+    """Ids of ``count`` words given as code points joined by 0 (-1: unknown); all -2 if they
+    do not split back into ``count`` words."""
+    ids = np.full(count, -1, np.int64)
+    t = start = 0
+    n = len(codes)
+    for i in range(n + 1):
+        if i == n or codes[i] == 0:
+            if t < count:
+                ids[t] = _table_find(codes, start, i, _fnv1a(codes, start, i), slots, hashes,
+                                     pool, starts, lengths)
+            t += 1
+            start = i + 1
+    if t != count:
+        ids[:] = -2
+    return ids
+
+
+class WordTable:
+    """Word -> id (ids 0, 1, 2... in order of addition), looked up in compiled code: all the
+    words of a batch, joined by NUL, in one call. A Python dict costs as much again as cutting
+    the text, because every string fresh from the tokenizer has to be hashed; here a word is
+    FNV-1a hashed over its code points, found by open addressing and compared in full, so
+    there are no false matches. A hand-written table because no library offers a string map
+    callable from numba without converting each string."""
+
+    def __init__(self) -> None:
+        self.slots = np.full(1 << 12, -1, np.int64)
+        self.hashes = np.zeros(1 << 10, np.uint64)  # by id
+        self.starts = np.zeros(1 << 10, np.int64)  # by id, into pool
+        self.lengths = np.zeros(1 << 10, np.int64)
+        self.pool = np.zeros(1 << 13, np.uint32)  # the words' code points
+        self.used = 0
+        self.count = 0
+
+    def add(self, word: str) -> int:
+        codes = np.frombuffer(word.encode("utf-32-le"), np.uint32)
+        i = self.count
+        if i == len(self.hashes):
+            self.hashes, self.starts, self.lengths = (
+                np.concatenate((a, np.zeros_like(a))) for a in (self.hashes, self.starts,
+                                                                 self.lengths))
+        while self.used + len(codes) > len(self.pool):
+            self.pool = np.concatenate((self.pool, np.zeros_like(self.pool)))
+        self.pool[self.used:self.used + len(codes)] = codes
+        self.starts[i], self.lengths[i] = self.used, len(codes)
+        self.hashes[i] = _fnv1a(codes, 0, len(codes))
+        self.used += len(codes)
+        self.count += 1
+        if 2 * self.count > len(self.slots):  # keep probes short: at most half full
+            self.slots = np.full(2 * len(self.slots), -1, np.int64)
+            _table_rehash(self.slots, self.hashes, self.count)
+        else:
+            _table_insert(self.slots, self.hashes, i)
+        return i
+
+    def lookup_joined(self, joined: str, count: int) -> np.ndarray:
+        codes = np.frombuffer(joined.encode("utf-32-le"), np.uint32)
+        return _table_lookup_joined(codes, count, self.slots, self.hashes, self.pool,
+                                    self.starts, self.lengths)
 
 
 class Lexicon(dict):
@@ -281,9 +395,7 @@ class Lexicon(dict):
     ``word`` ids ignore the flag and letter case. Cleared past ``max_size`` to keep memory
     flat over an unbounded stream; results never depend on the ids' values."""
 
-    ATTRIBUTES = {"word": np.int64, "length": np.int64, "wordy": bool, "content": bool,
-                  "vertex": bool, "directive": bool, "attendance": bool,
-                  "event": bool}
+    ATTRIBUTES = {"word": np.int64, "length": np.int64, "flags": np.uint8}
 
     def __init__(self, stopwords: frozenset[str], flags_follow_words: bool,
                  max_size: int = 300_000) -> None:
@@ -296,6 +408,8 @@ class Lexicon(dict):
 
     def _reset(self) -> None:
         self.clear()
+        self.table = WordTable()
+        self.spelling: list[str] = []  # by id: the token as the tokenizer gave it
         self.words: dict[str, int] = {}
         self.word_idf = np.zeros(4096)  # by word id
         for name, dtype in self.ATTRIBUTES.items():
@@ -325,28 +439,60 @@ class Lexicon(dict):
                  tag: Callable[[str], list[tuple[str, str]]]) -> list[int]:
         """Ids of the words of ``text`` as the tagger's ``cut`` gives them, when its flags
         follow words: a known word needs no flag, so the article is cut, not tagged (rjieba's
-        ``tag`` is the same cut plus a dictionary lookup, at twice the cost). A new word gets
-        its flag by tagging it alone; a dictionary word that does not come back whole (its
-        parts outscore it alone: 必成, 建在) by tagging the article, once."""
+        ``tag`` is the same cut plus a dictionary lookup, at twice the cost)."""
         ids = list(map(self.get, words, repeat(-1)))
-        if -1 not in ids:
-            return ids
-        in_context = None
-        for i, known in enumerate(ids):
-            if known >= 0:
-                continue
-            word = words[i]
-            if word in self:
-                ids[i] = self[word]
-                continue
-            alone = tag(word)
-            if len(alone) == 1:
-                flag = alone[0][1]
-            else:
-                in_context = in_context or tag(text)
-                flag = in_context[i][1]
-            ids[i] = self._add(word, word, flag)
+        if -1 in ids:
+            in_context: list = []
+            for i, known in enumerate(ids):
+                if known < 0:
+                    ids[i] = self._new_word(words, i, text, tag, in_context)
         return ids
+
+    def batch_ids(self, joined: Sequence[str], texts: Sequence[str],
+                  tag: Callable[[str], list[tuple[str, str]]]) -> tuple[np.ndarray, np.ndarray]:
+        """``word_ids`` of a batch of articles through the compiled word table, in one call:
+        ``joined[a]`` is article a's words joined by NUL (``texts`` must hold no NUL). One
+        string an article, not a list of words: a batch's 25,000 word objects kept alive
+        until the batch is ranked cost more than cutting them (memory, not arithmetic).
+        Returns the ids and each article's number of words."""
+        counts = np.fromiter((j.count("\0") + 1 if j else 0 for j in joined), np.int64,
+                             len(joined))
+        total = int(counts.sum())
+        if total == 0:
+            return np.zeros(0, np.int64), counts
+        ids = self.table.lookup_joined("\0".join(filter(None, joined)), total)
+        if ids[0] == -2:  # a word with a NUL in it: cannot happen with NUL-free texts
+            ids = np.array([i for j, t in zip(joined, texts)
+                            for i in self.word_ids(j.split("\0") if j else [], t, tag)],
+                           np.int64)
+            return ids, counts
+        missing = np.flatnonzero(ids < 0)
+        if len(missing):
+            first = np.cumsum(counts) - counts
+            owner = np.searchsorted(first, missing, side="right") - 1
+            words: dict[int, list[str]] = {}
+            in_context: dict[int, list] = {}
+            for at, a in zip(missing.tolist(), owner.tolist()):
+                if a not in words:
+                    words[a] = joined[a].split("\0")
+                ids[at] = self._new_word(words[a], at - int(first[a]), texts[a], tag,
+                                         in_context.setdefault(a, []))
+        return ids, counts
+
+    def _new_word(self, words: Sequence[str], i: int, text: str,
+                  tag: Callable[[str], list[tuple[str, str]]], in_context: list) -> int:
+        """The id of ``words[i]``, added if new. Its flag comes from tagging it alone; a
+        dictionary word that does not come back whole (its parts outscore it alone: 必成,
+        建在) takes it from tagging the whole text, once (``in_context`` keeps that)."""
+        word = words[i]
+        if word in self:  # new earlier in this article or batch
+            return self[word]
+        alone = tag(word)
+        if len(alone) == 1:
+            return self._add(word, word, alone[0][1])
+        if not in_context:
+            in_context.extend(tag(text))
+        return self._add(word, word, in_context[i][1])
 
     def _add(self, key: str, word: str, flag: str) -> int:
         index = len(self)
@@ -362,184 +508,399 @@ class Lexicon(dict):
             self.word_idf = np.concatenate((self.word_idf, np.zeros_like(self.word_idf)))
         self.word_idf[word_id] = self._idf.get(text, self._median_idf)
         self.length[index] = len(word)
-        self.wordy[index] = wordy
-        self.content[index] = content and flag in SENTENCE_FLAGS
-        self.vertex[index] = (content and flag in KEYWORD_FLAGS and len(text) >= 2
-                              and not text.isdigit())
-        self.directive[index] = text in DIRECTIVE_WORDS
-        self.attendance[index] = text in ATTENDANCE_WORDS
-        self.event[index] = text in EVENT_WORDS
+        self.flags[index] = (
+            WORDY * wordy
+            | CONTENT * (content and flag in SENTENCE_FLAGS)
+            | VERTEX * (content and flag in KEYWORD_FLAGS and len(text) >= 2
+                        and not text.isdigit())
+            | DIRECTIVE * (text in DIRECTIVE_WORDS)
+            | ATTENDANCE * (text in ATTENDANCE_WORDS)
+            | EVENT * (text in EVENT_WORDS))
         self[key] = index
+        self.spelling.append(word)
+        if self.flags_follow_words:
+            self.table.add(key)  # same id: both count additions from 0
         return index
 
 
-def length_factor(chars: np.ndarray, short: int = 20, typical: int = 40) -> np.ndarray:
+# The default engine's arithmetic runs in compiled loops (numba), one article at a time. With
+# numpy on flat arrays over a batch, each of its ~150 array passes costs more than the loop it
+# replaces, and the whole took 2.5x the tokenizer's time; compiled, it takes a fraction of it.
+# Every sum runs in document order within one article, so a result never depends on the batch
+# or on what the lexicon saw before.
+
+_CHECK_EVERY = 4  # PageRank tests for convergence every few rounds
+_MAX_ROUNDS = 100
+_MMR_WEIGHT = 0.7  # relevance against redundancy with the sentences already picked
+
+
+@numba.njit(cache=True, nogil=True)
+def length_factor(chars: int, short: int = 20, typical: int = 40) -> float:
     """A key point is read at a glance: among equally central sentences prefer the shorter,
     mildly (weight (typical / chars) ** 0.25); fragments under ``short`` characters are
     damped."""
-    chars = np.maximum(np.asarray(chars, float), 1.0)
-    return np.where(chars < short, chars / short * (typical / short) ** 0.25,
-                    (typical / chars) ** 0.25)
+    chars = max(chars, 1)
+    if chars < short:
+        return chars / short * (typical / short) ** 0.25
+    return (typical / chars) ** 0.25
 
 
-def position_prior(position: np.ndarray) -> np.ndarray:
-    """News puts the essentials first (inverted pyramid): weight 1/sqrt(1 + position)."""
-    return 1.0 / np.sqrt(1.0 + position)
+@numba.njit(cache=True, nogil=True)
+def _round12(value: float) -> float:
+    """``np.round(value, 12)``: last-bit noise is no rank."""
+    return np.rint(value * 1e12) / 1e12
 
 
-def block_pagerank(weights: sparse.spmatrix, block: np.ndarray, blocks: int,
-                   personalization: np.ndarray, *, alpha: float, tol: float = 1.0e-6,
-                   max_iter: int = 100, check_every: int = 4) -> np.ndarray:
-    """Personalised PageRank of many independent graphs at once (one block per article).
-
-    ``weights`` is symmetric and block-diagonal; ``block[i]`` is node i's block. Repeated
-    entries add up. Power iteration from the uniform vector; dangling nodes jump by the
-    personalisation. Every ``check_every`` rounds, a block whose last round changed it by
-    less than size * tol (L1) is frozen, so each block's result is the one it would get
-    alone, in any batch.
-
-    Works on the COO form: a matrix-vector product sums each node's edges in the order they
-    are listed, which is document order for our graphs, never the order of other articles
-    or of lexicon ids; and it needs no sorting into rows."""
-    n = weights.shape[0]
-    if n == 0:
-        return np.zeros(0)
-    edges = weights.tocoo()
-    size = np.bincount(block, minlength=blocks)
-    total = np.bincount(block, personalization, minlength=blocks)
-    p = np.where(total[block] > 0, personalization / np.where(total > 0, total, 1)[block],
-                 1.0 / size[block])
-    out_weight = np.bincount(edges.row, edges.data, minlength=n)
-    dangling = np.flatnonzero(out_weight == 0)
-    inverse = np.divide(alpha, out_weight, out=np.zeros(n), where=out_weight > 0)
-    # x -> alpha W D^-1 x: each edge j -> i weighs alpha / degree j
-    step = sparse.coo_matrix((edges.data * inverse[edges.col], (edges.row, edges.col)),
-                             shape=(n, n))
+@numba.njit(cache=True, nogil=True)
+def edge_pagerank(n: int, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray,
+                  personalization: np.ndarray, alpha: float, tol: float) -> np.ndarray:
+    """Personalised PageRank of a symmetric graph given as an edge list (row, col, weight;
+    repeated edges add up), by power iteration from the uniform vector, as networkx 2.x
+    computes it: a node without edges jumps by the personalisation; every few rounds, stop
+    when the last round changed the vector by less than n * tol (L1)."""
+    out = np.zeros(n)
+    for e in range(len(rows)):
+        out[rows[e]] += weights[e]
+    total = 0.0
+    for i in range(n):
+        total += personalization[i]
+    p = np.empty(n)
+    for i in range(n):
+        p[i] = personalization[i] / total if total > 0 else 1.0 / n
+    share = np.zeros(n)  # alpha / degree
+    for i in range(n):
+        if out[i] > 0:
+            share[i] = alpha / out[i]
+    unweighted = True
+    for e in range(len(rows)):
+        unweighted = unweighted and weights[e] == 1.0
     teleport = (1 - alpha) * p
-    dangling_block, dangling_p = block[dangling], alpha * p
-    x = 1.0 / size[block]
-    moving = np.ones(blocks, bool)
-    final = x  # the value of each block when it stopped moving
-    for _ in range(0, max_iter, check_every):
-        for _ in range(check_every):
-            last = x
-            x = step @ last
-            x += teleport
+    spread = alpha * p  # of what the dangling nodes hold
+    dangling = np.flatnonzero(out == 0)
+    x = np.full(n, 1.0 / n)
+    last = np.empty(n)
+    sent = np.empty(n)  # what each node passes along each of its edges this round
+    for rounds in range(1, _MAX_ROUNDS + 1):
+        last, x = x, last
+        for i in range(n):
+            sent[i] = share[i] * last[i]
+        x[:] = 0.0
+        if unweighted:
+            for e in range(len(rows)):
+                x[rows[e]] += sent[cols[e]]
+        else:
+            for e in range(len(rows)):
+                x[rows[e]] += weights[e] * sent[cols[e]]
+        stuck = 0.0
+        for i in dangling:
+            stuck += last[i]
+        change = 0.0
+        for i in range(n):
+            value = x[i] + teleport[i]
             if len(dangling):
-                stuck = np.bincount(dangling_block, last[dangling], minlength=blocks)
-                x += stuck[block] * dangling_p
-        change = np.bincount(block, np.abs(x - last), minlength=blocks)
-        stopped = moving & (change < size * tol)
-        if stopped.any():
-            # The others go on; a stopped block may too, but its result is kept from here.
-            final = np.where(stopped[block], x, final)
-            moving &= ~stopped
-            if not moving.any():
-                return final
-    return np.where(moving[block], x, final)
-
-
-def sorted_unique(values: np.ndarray) -> np.ndarray:
-    """``np.unique`` of integers by one sort (numpy 2's hash-based unique is 10x slower here).
-    A stable sort (timsort) because our keys come grouped by article: it merges those runs
-    at little cost, where quicksort starts over (2.3x slower on a batch's keys)."""
-    ordered = np.sort(values, kind="stable")
-    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) \
-        else ordered
-
-
-def first_occurrence(keys: np.ndarray) -> np.ndarray:
-    """For each element, the index of the first element with the same key. Numbering words
-    by where they first occur (not by lexicon id) makes every sum over an article's words run
-    in the same order whatever the lexicon has seen before: results are bit-for-bit the same
-    in any batch."""
-    order = np.argsort(keys, kind="stable")
-    starts = first_of_groups(keys[order])
-    first = order[starts][np.cumsum(starts) - 1]
-    out = np.empty_like(order)
-    out[order] = first
-    return out
-
-
-def first_of_groups(group: np.ndarray) -> np.ndarray:
-    """For an array sorted by group, True at the first element of each group."""
-    return np.concatenate(([True], group[1:] != group[:-1])) if len(group) else group.astype(bool)
-
-
-def number_by_first_occurrence(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Number the distinct keys 0, 1, ... in order of first occurrence. Returns each
-    element's number and, for each number, the index of its first element."""
-    order = np.argsort(keys, kind="stable")
-    starts = first_of_groups(keys[order])
-    firsts = order[starts]  # by key
-    by_position = np.argsort(firsts, kind="stable")
-    number_of_key = np.empty(len(firsts), np.int64)
-    number_of_key[by_position] = np.arange(len(firsts))
-    numbers = np.empty(len(keys), np.int64)
-    numbers[order] = number_of_key[np.cumsum(starts) - 1]
-    return numbers, firsts[by_position]
-
-
-def order_in_groups(group: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Indices sorted by group, then by descending score rounded to 12 decimals (last-bit
-    noise is no rank), then by index: ``np.lexsort((-np.round(score, 12), group))`` in two
-    stable argsorts, 4x faster (the group pass is a radix sort on small integers)."""
-    order = np.argsort(-np.round(score, 12), kind="stable")
-    grouped = group[order]
-    if len(grouped) and grouped.max() < np.iinfo(np.int16).max:
-        grouped = grouped.astype(np.int16)
-    return order[np.argsort(grouped, kind="stable")]
-
-
-def top_per_group(group: np.ndarray, score: np.ndarray, limit: np.ndarray) -> np.ndarray:
-    """Indices of the ``limit[g]`` best-scored elements of each group g, grouped in group
-    order, best first; equal scores keep index order (see ``order_in_groups``)."""
-    order = order_in_groups(group, score)
-    grouped = group[order]
-    rank = np.arange(len(order)) - np.searchsorted(grouped, grouped, side="left")
-    return order[rank < limit[grouped]]
-
-
-def csr_rows(matrix: sparse.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices and values of the given rows of a CSR matrix, concatenated."""
-    start, stop = matrix.indptr[rows], matrix.indptr[rows + 1]
-    counts = stop - start
-    at = np.repeat(start - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-    return matrix.indices[at], matrix.data[at]
-
-
-def mmr_pick(article: np.ndarray, relevance: np.ndarray, similarity: sparse.csr_matrix,
-             eligible: np.ndarray, wanted: np.ndarray, chars: np.ndarray,
-             budget: int | None, blocks: int, weight: float = 0.7) -> np.ndarray:
-    """Maximal marginal relevance in every article at once: round after round, each article
-    takes the eligible sentence with the best ``weight * relevance - (1 - weight) * (max
-    similarity to its picks)``, until it has ``wanted`` of them; with a character budget, a
-    sentence that no longer fits is passed over. Returns a mask of picked sentences."""
-    n = len(article)
-    best = np.zeros(blocks)
-    np.maximum.at(best, article[eligible], relevance[eligible])
-    relevance = relevance / np.where(best > 0, best, 1.0)[article]
-    picked = np.zeros(n, bool)
-    taken = np.zeros(blocks, np.int64)
-    used = np.zeros(blocks, np.int64)
-    redundancy = np.zeros(n)
-    index = np.arange(n)
-    for _ in range(int(wanted.max(initial=0))):
-        allowed = eligible & ~picked & (taken < wanted)[article]
-        if budget is not None:
-            allowed &= used[article] + chars <= budget
-        if not allowed.any():
+                value += stuck * spread[i]
+            x[i] = value
+            change += abs(value - last[i])
+        if rounds % _CHECK_EVERY == 0 and change < n * tol:
             break
-        gain = weight * relevance[allowed] - (1 - weight) * redundancy[allowed]
-        rows, groups = index[allowed], article[allowed]
-        order = order_in_groups(groups, gain)  # ties go by position
-        chosen = rows[order][first_of_groups(groups[order])]
+    return x
+
+
+@numba.njit(cache=True, nogil=True)
+def _locate_tokens(pid, t0, t1, start, body_start, s_start, s_end, k0, k1, lex_length,
+                   lex_word, lex_flags, index, sentence, in_deck, words, flags):
+    """The tokens of one article with a letter, digit or CJK character, written to the
+    buffers: their position in the batch, their sentence (index in the article, -1 if in
+    none: the deck, stray marks), whether they belong to the deck, their word id and flags.
+    ``start`` is the article's offset. Returns how many."""
+    n, at, k = 0, start, k0
+    for t in range(t0, t1):
+        here = at
+        at += lex_length[pid[t]]
+        if not lex_flags[pid[t]] & WORDY:
+            continue
+        while k < k1 and s_end[k] <= here:
+            k += 1
+        index[n] = t
+        sentence[n] = k - k0 if k < k1 and s_start[k] <= here else -1
+        in_deck[n] = here < body_start
+        words[n] = lex_word[pid[t]]
+        flags[n] = lex_flags[pid[t]]
+        n += 1
+    return n
+
+
+@numba.njit(cache=True, nogil=True)
+def _sentence_graph(words, sentence, in_deck, flags, m, word_idf, slot):
+    """Cosine similarity of IDF-weighted word sets between the article's m sentences (dense,
+    no self-loops) and each sentence's cosine to the deck. Words are numbered by first
+    occurrence through ``slot`` (word id -> number, -1 when unseen; left as found)."""
+    n = len(words)
+    cell_row = np.empty(n, np.int64)
+    cell_col = np.empty(n, np.int64)
+    col_word = np.empty(n, np.int64)
+    col_last_row = np.empty(n, np.int64)
+    cells = columns = 0
+    for k in range(n):
+        if not flags[k] & CONTENT or (sentence[k] < 0 and not in_deck[k]):
+            continue
+        row = sentence[k] if sentence[k] >= 0 else m  # the deck is row m
+        word = words[k]
+        col = slot[word]
+        if col < 0:
+            col = columns
+            slot[word] = col
+            col_word[col] = word
+            col_last_row[col] = -1
+            columns += 1
+        if col_last_row[col] == row:  # rows come in runs: a repeat is in the current run
+            continue
+        col_last_row[col] = row
+        cell_row[cells], cell_col[cells] = row, col
+        cells += 1
+    for c in range(columns):
+        slot[col_word[c]] = -1
+    norm = np.zeros(m + 1)
+    weight = np.empty(cells)
+    for c in range(cells):
+        weight[c] = word_idf[col_word[cell_col[c]]]
+        norm[cell_row[c]] += weight[c] * weight[c]
+    for c in range(cells):
+        weight[c] /= np.sqrt(norm[cell_row[c]])
+    # Cells by column (a counting sort, stable: document order within a column).
+    start = np.zeros(columns + 1, np.int64)
+    for c in range(cells):
+        start[cell_col[c] + 1] += 1
+    for c in range(columns):
+        start[c + 1] += start[c]
+    fill = start[:-1].copy()
+    by_column = np.empty(cells, np.int64)
+    for c in range(cells):
+        by_column[fill[cell_col[c]]] = c
+        fill[cell_col[c]] += 1
+    similarity = np.zeros((m, m))
+    to_deck = np.zeros(m)
+    for col in range(columns):
+        deck_weight = 0.0
+        for a in range(start[col], start[col + 1]):
+            if cell_row[by_column[a]] == m:
+                deck_weight = weight[by_column[a]]
+        for a in range(start[col], start[col + 1]):
+            i = cell_row[by_column[a]]
+            if i == m:
+                continue
+            to_deck[i] += weight[by_column[a]] * deck_weight
+            for b in range(start[col], start[col + 1]):
+                j = cell_row[by_column[b]]
+                if j != m and j != i:
+                    similarity[i, j] += weight[by_column[a]] * weight[by_column[b]]
+    return similarity, to_deck
+
+
+@numba.njit(cache=True, nogil=True)
+def _dense_edges(matrix):
+    m = matrix.shape[0]
+    count = 0
+    for i in range(m):
+        for j in range(m):
+            if matrix[i, j] != 0:
+                count += 1
+    rows = np.empty(count, np.int64)
+    cols = np.empty(count, np.int64)
+    weights = np.empty(count)
+    e = 0
+    for i in range(m):
+        for j in range(m):
+            if matrix[i, j] != 0:
+                rows[e], cols[e], weights[e] = i, j, matrix[i, j]
+                e += 1
+    return rows, cols, weights
+
+
+@numba.njit(cache=True, nogil=True)
+def _boilerplate(sentence, flags, m):
+    """x0.6 for a sentence with two or more 要/必须/务必/应当; x0.5 for one whose last word is
+    出席/参加/陪同/列席, or 会议/活动/仪式 right after one; never for the lede."""
+    directives = np.zeros(m, np.int64)
+    attendance_line = np.zeros(m, np.bool_)
+    last = -1  # previous token in a sentence
+    for k in range(len(sentence)):
+        s = sentence[k]
+        if s < 0:
+            continue
+        if flags[k] & DIRECTIVE:
+            directives[s] += 1
+        before = last >= 0 and sentence[last] == s and flags[last] & ATTENDANCE != 0
+        # the last word decides
+        attendance_line[s] = flags[k] & ATTENDANCE != 0 or (flags[k] & EVENT != 0 and before)
+        last = k
+    factor = np.ones(m)
+    for s in range(1, m):
+        if directives[s] >= 2:
+            factor[s] *= 0.6
+        if attendance_line[s]:
+            factor[s] *= 0.5
+    return factor
+
+
+@numba.njit(cache=True, nogil=True)
+def _mmr_pick(relevance, similarity, chars, min_chars, wanted, budget):
+    """Maximal marginal relevance: round after round, the candidate with the best
+    0.7 relevance - 0.3 (max similarity to the picks), until ``wanted`` are picked; with a
+    character budget (>= 0), a sentence that no longer fits is passed over."""
+    m = len(relevance)
+    best = 0.0
+    for i in range(m):
+        if chars[i] >= min_chars:
+            best = max(best, relevance[i])
+    scale = best if best > 0 else 1.0
+    picked = np.zeros(m, np.bool_)
+    redundancy = np.zeros(m)
+    used = 0
+    for _ in range(wanted):
+        chosen, top = -1, 0.0
+        for i in range(m):
+            if picked[i] or chars[i] < min_chars or (budget >= 0 and used + chars[i] > budget):
+                continue
+            gain = _round12(_MMR_WEIGHT * (relevance[i] / scale)
+                            - (1 - _MMR_WEIGHT) * redundancy[i])
+            if chosen < 0 or gain > top:
+                chosen, top = i, gain
+        if chosen < 0:
+            break
         picked[chosen] = True
-        np.add.at(taken, article[chosen], 1)
-        np.add.at(used, article[chosen], chars[chosen])
-        columns, values = csr_rows(similarity, chosen)
-        np.maximum.at(redundancy, columns, values)
+        used += chars[chosen]
+        for j in range(m):
+            redundancy[j] = max(redundancy[j], similarity[chosen, j])
     return picked
+
+
+@numba.njit(cache=True, nogil=True)
+def _keywords(index, words, sentence, in_deck, flags, word_idf, slot, keywords, window,
+              alpha, tol, out):
+    """TextRank over co-occurrence of nouns within ``window`` content words of a sentence;
+    teleport by IDF (doubled for words of the deck); score x sqrt(IDF). Writes to ``out`` the
+    batch position of each keyword's first occurrence, best first; returns how many."""
+    n = len(words)
+    sequence = np.empty(n, np.int64)  # what a reader reads: content words of the body
+    length = 0
+    for k in range(n):
+        if flags[k] & CONTENT and sentence[k] >= 0:
+            sequence[length] = k
+            length += 1
+    node = np.full(length, -1, np.int64)
+    node_word = np.empty(length, np.int64)
+    node_token = np.empty(length, np.int64)
+    nodes = 0
+    for q in range(length):
+        k = sequence[q]
+        if not flags[k] & VERTEX:
+            continue
+        v = slot[words[k]]
+        if v < 0:
+            v = nodes
+            slot[words[k]] = v
+            node_word[v], node_token[v] = words[k], index[k]
+            nodes += 1
+        node[q] = v
+    if nodes == 0:
+        return 0
+    # Edges, each way, by distance then direction: summing them in this order is part of the
+    # result, kept fixed.
+    most = 2 * length * max(window - 1, 0)
+    rows = np.empty(most, np.int64)
+    cols = np.empty(most, np.int64)
+    edges = 0
+    for distance in range(1, window):
+        first = edges
+        for q in range(length - distance):
+            a, c = node[q], node[q + distance]
+            if a >= 0 and c >= 0 and a != c and \
+                    sentence[sequence[q]] == sentence[sequence[q + distance]]:
+                rows[edges] = a
+                cols[edges] = c
+                edges += 1
+        for e in range(first, edges):  # the other way
+            rows[edges + e - first] = cols[e]
+            cols[edges + e - first] = rows[e]
+        edges += edges - first
+    # Words of the deck (any word with a letter: the deck is short) get twice the teleport.
+    deck_marks = np.zeros(nodes, np.bool_)
+    for k in range(n):
+        if in_deck[k]:
+            v = slot[words[k]]
+            if v >= 0:
+                deck_marks[v] = True
+    idf = np.empty(nodes)
+    teleport = np.empty(nodes)
+    for v in range(nodes):
+        idf[v] = word_idf[node_word[v]]
+        teleport[v] = idf[v] * (2.0 if deck_marks[v] else 1.0)
+        slot[node_word[v]] = -1
+    scores = edge_pagerank(nodes, rows[:edges], cols[:edges], np.ones(edges), teleport,
+                           alpha, tol)
+    # Centrality alone crowns 工作/发展 in every article; weighting by IDF keeps the words
+    # that tell articles apart, which is what theme grouping needs.
+    for v in range(nodes):
+        scores[v] = _round12(scores[v] * np.sqrt(idf[v]))
+    taken = np.zeros(nodes, np.bool_)
+    count = min(keywords, nodes)
+    for r in range(count):
+        best = -1
+        for v in range(nodes):
+            if not taken[v] and (best < 0 or scores[v] > scores[best]):
+                best = v
+        taken[best] = True
+        out[r] = node_token[best]
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
+def rank_batch(pid, token_start, article_start, body_start, s_start, s_end, sentence_start,
+               wanted, budget, min_chars, keywords, lex_length, lex_word, lex_flags, word_idf,
+               sentence_alpha, headline_weight, keyword_alpha, keyword_tol, window):
+    """The default engine on a batch: for each article, the scores of its body sentences and
+    which are picked, and the batch positions of its keywords (``keywords`` slots an article,
+    -1 where unused)."""
+    size = len(article_start)
+    scores = np.zeros(len(s_start))
+    picked = np.zeros(len(s_start), np.bool_)
+    found = np.full(size * keywords, -1, np.int64)
+    slot = np.full(len(word_idf), -1, np.int64)
+    most = 0
+    for a in range(size):
+        most = max(most, token_start[a + 1] - token_start[a])
+    index = np.empty(most, np.int64)
+    sentence = np.empty(most, np.int64)
+    in_deck = np.empty(most, np.bool_)
+    words = np.empty(most, np.int64)
+    flags = np.empty(most, np.uint8)
+    for a in range(size):
+        k0, k1 = sentence_start[a], sentence_start[a + 1]
+        m = k1 - k0
+        n = _locate_tokens(pid, token_start[a], token_start[a + 1], article_start[a],
+                           body_start[a], s_start, s_end, k0, k1, lex_length, lex_word,
+                           lex_flags, index, sentence, in_deck, words, flags)
+        if keywords > 0:
+            _keywords(index[:n], words[:n], sentence[:n], in_deck[:n], flags[:n], word_idf,
+                      slot, keywords, window, keyword_alpha, keyword_tol,
+                      found[a * keywords:(a + 1) * keywords])
+        if m == 0:
+            continue
+        similarity, to_deck = _sentence_graph(words[:n], sentence[:n], in_deck[:n],
+                                              flags[:n], m, word_idf, slot)
+        prior = np.empty(m)
+        for i in range(m):
+            prior[i] = 1.0 / np.sqrt(1.0 + i) * (1.0 + headline_weight * to_deck[i])
+        rows, cols, weights = _dense_edges(similarity)
+        centrality = edge_pagerank(m, rows, cols, weights, prior, sentence_alpha, 1.0e-6)
+        factor = _boilerplate(sentence[:n], flags[:n], m)
+        chars = s_end[k0:k1] - s_start[k0:k1]
+        for i in range(m):
+            scores[k0 + i] = centrality[i] * factor[i] * length_factor(chars[i])
+        picked[k0:k1] = _mmr_pick(scores[k0:k1], similarity, chars, min_chars, wanted[a],
+                                  budget)
+    return scores, picked, found
 
 
 class DefaultEngine:
@@ -575,144 +936,40 @@ class DefaultEngine:
     def analyse_batch(self, items: Sequence[tuple[str, str | None]],
                       count: Callable[[int], int], keywords: int, budget: int | None
                       ) -> list[Summary]:
-        self.lexicon.ensure_room()
-        batch = _Batch.build(items, self.tokenizer, self.lexicon)
-        scores, picked = self._sentences(batch, count, budget)
-        top_words = self._keywords(batch, keywords)
-        return batch.summaries(scores, picked, top_words)
-
-    def _sentences(self, b: "_Batch", count: Callable[[int], int], budget: int | None
-                   ) -> tuple[np.ndarray, np.ndarray]:
         lex = self.lexicon
-        n = len(b.s_start)
-        similarity, to_deck = self._sentence_graph(b)
-        prior = position_prior(b.s_local) * (1.0 + self.headline_weight * to_deck)
-        scores = block_pagerank(similarity, b.s_article, b.size, prior, alpha=self.sentence_alpha)
-        directive = b.inside & lex.directive[b.pid]
-        directives = np.bincount(b.sid[directive], minlength=n)
-        boilerplate = np.where(directives >= 2, 0.6, 1.0) * np.where(
-            self._attendance_lines(b), 0.5, 1.0)
-        boilerplate[b.s_local == 0] = 1.0  # the lede states the story, whoever attended
-        chars = b.s_end - b.s_start
-        scores = scores * boilerplate * length_factor(chars)
-        eligible = chars >= self.min_sentence_chars
+        lex.ensure_room()
+        b = _Batch.build(items, self.tokenizer, lex)
+        eligible = b.s_end - b.s_start >= self.min_sentence_chars
         candidates = np.bincount(b.s_article[eligible], minlength=b.size)
         wanted = np.fromiter(map(count, candidates.tolist()), np.int64, b.size)
-        picked = mmr_pick(b.s_article, scores, similarity, eligible, wanted, chars, budget,
-                          b.size)
-        return scores, picked
-
-    def _sentence_graph(self, b: "_Batch") -> tuple[sparse.csr_matrix, np.ndarray]:
-        """Cosine similarity of IDF-weighted word sets between the sentences of each article
-        (no self-loops), and each sentence's cosine to its article's deck."""
-        n = len(b.s_start)
-        use = self.lexicon.content[b.pid] & (b.inside | b.deck)
-        row = np.where(b.deck, n + b.t_article, b.sid)[use]
-        # Sorting (word's first occurrence, row) gives both the distinct cells and, word by
-        # word, the columns of a CSC matrix: a word of one article is a column of its own.
-        word_key = b.word_key[use]
-        cells = sorted_unique((first_occurrence(word_key) << _ROW_BITS) | row)
-        column_word, rows = cells >> _ROW_BITS, cells & _ROW_MASK
-        weight = self.lexicon.word_idf[word_key[column_word] % b.words]
-        norm = np.sqrt(np.bincount(rows, weight * weight, minlength=n + b.size))
-        weight = weight / norm[rows]
-        column = np.cumsum(first_of_groups(column_word)) - 1
-        columns = int(column[-1]) + 1 if len(column) else 0
-        deck = rows >= n  # the deck cells come last in their column
-        deck_weight = np.zeros(columns)
-        deck_weight[column[deck]] = weight[deck]
-        body = ~deck
-        rows, column, weight = rows[body], column[body], weight[body]
-        to_deck = np.bincount(rows, weight * deck_weight[column], minlength=n)
-        indptr = np.concatenate(([0], np.cumsum(np.bincount(column, minlength=columns))))
-        vectors = sparse.csc_matrix((weight, rows, indptr), shape=(n, columns))
-        similarity = (vectors @ vectors.T).tocsr()
-        similarity.setdiag(0.0)
-        similarity.eliminate_zeros()
-        return similarity, to_deck
-
-    def _attendance_lines(self, b: "_Batch") -> np.ndarray:
-        """Sentences whose last word is 出席/参加/陪同/列席, or 会议/活动/仪式 right after one."""
-        lex = self.lexicon
-        n = len(b.s_start)
-        body = np.flatnonzero(b.inside)
-        if len(body) == 0:
-            return np.zeros(n, bool)
-        sentence = b.sid[body]
-        last = np.append(sentence[1:] != sentence[:-1], True)
-        ids = b.pid[body]
-        before = np.concatenate(([False], lex.attendance[ids][:-1] & ~last[:-1]))
-        ends_so = lex.attendance[ids] | (lex.event[ids] & before)
-        out = np.zeros(n, bool)
-        out[sentence[last]] = ends_so[last]
-        return out
-
-    def _keywords(self, b: "_Batch", keywords: int) -> np.ndarray:
-        """TextRank over co-occurrence of nouns within ``window`` content words. Returns the
-        index (in ``b.tokens``) of each keyword's first occurrence, grouped by article, best
-        first."""
-        lex = self.lexicon
-        sequence = np.flatnonzero(lex.content[b.pid] & b.inside)  # what a reader reads
-        is_vertex = lex.vertex[b.pid[sequence]]
-        if keywords <= 0 or not is_vertex.any():
-            return np.zeros(0, np.int64)
-        vertex_tokens = sequence[is_vertex]
-        numbers, firsts = number_by_first_occurrence(b.word_key[vertex_tokens])
-        size = len(firsts)
-        node = np.full(len(sequence), -1)
-        node[is_vertex] = numbers
-        first = vertex_tokens[firsts]  # token of each vertex's first occurrence
-        keys = b.word_key[first]
-        sentence = b.sid[sequence]
-        ends = [], []
-        for distance in range(1, self.window):
-            a, c = node[:-distance], node[distance:]
-            linked = (a >= 0) & (c >= 0) & (a != c) & (sentence[:-distance] == sentence[distance:])
-            ends[0].extend((a[linked], c[linked]))
-            ends[1].extend((c[linked], a[linked]))
-        rows, columns = np.concatenate(ends[0]), np.concatenate(ends[1])
-        weights = sparse.coo_matrix((np.ones(len(rows)), (rows, columns)), shape=(size, size))
-        article = b.t_article[first]
-        idf = lex.word_idf[keys % b.words]
-        deck_keys = sorted_unique(b.word_key[b.deck])
-        at = np.minimum(np.searchsorted(deck_keys, keys), max(len(deck_keys) - 1, 0))
-        in_deck = deck_keys[at] == keys if len(deck_keys) else np.zeros(size, bool)
-        scores = block_pagerank(weights, article, b.size, idf * (1.0 + in_deck),
-                                alpha=self.keyword_alpha, tol=self.keyword_tol)
-        # Centrality alone crowns 工作/发展 in every article; weighting by IDF keeps the words
-        # that tell articles apart, which is what theme grouping needs.
-        scores = scores * np.sqrt(idf)
-        chosen = top_per_group(article, scores, np.full(b.size, keywords))
-        return b.token_index[first[chosen]]
-
-
-_ROW_BITS = 21  # sentences (and decks) in one batch: < 2 million
-_ROW_MASK = (1 << _ROW_BITS) - 1
+        scores, picked, found = rank_batch(
+            b.pid, b.token_start, b.article_start, b.body_start, b.s_start, b.s_end,
+            b.sentence_start, wanted, -1 if budget is None else budget,
+            self.min_sentence_chars, max(keywords, 0), lex.length, lex.word, lex.flags,
+            lex.word_idf,
+            self.sentence_alpha, self.headline_weight, self.keyword_alpha, self.keyword_tol,
+            self.window)
+        return b.summaries(scores, picked, found, max(keywords, 0), lex.spelling)
 
 
 @dataclasses.dataclass
 class _Batch:
-    """Flat arrays over a batch of articles: its word tokens and its body sentences (s_*).
+    """A batch of articles as flat arrays: the lexicon ids of all their tokens, and their body
+    sentences as character offsets.
 
-    Each article is tagged once as ``deck + "\\n" + body``; these strings joined by "\\n" form
-    ``text``, the coordinate system of every offset. Only tokens with a letter, digit or CJK
-    character are kept in the token arrays (``token_index`` maps back to ``tokens``)."""
+    Each article is tokenized once as ``deck + "\\n" + body``; these strings joined by "\\n"
+    form ``text``, the coordinate system of every offset."""
 
     size: int
     text: str
-    tokens: Sequence[str]  # the words, as the tokenizer cut them
-    words: int  # word ids are below this; word_key = article * words + word id
-    token_index: np.ndarray  # position of each kept token in `tokens`
-    pid: np.ndarray  # lexicon id
-    t_article: np.ndarray
-    word_key: np.ndarray  # the same word in two articles has two keys
-    sid: np.ndarray  # body sentence of the token (meaningful where `inside`)
-    inside: np.ndarray  # the token lies in a body sentence
-    deck: np.ndarray  # the token belongs to the headline deck
-    s_start: np.ndarray
+    pid: np.ndarray  # lexicon id of each token, article after article
+    token_start: np.ndarray  # article a's tokens are pid[token_start[a]:token_start[a + 1]]
+    article_start: np.ndarray  # offset of each article's string in `text`
+    body_start: np.ndarray  # offset of each article's body in `text`
+    s_start: np.ndarray  # body sentences, article after article
     s_end: np.ndarray
     s_article: np.ndarray
-    s_local: np.ndarray  # index of the sentence in its article's split_sentences(body)
+    sentence_start: np.ndarray  # article a's sentences are s_start[sentence_start[a]:...[a + 1]]
 
     @classmethod
     def build(cls, items: Sequence[tuple[str, str | None]], tokenizer: Tokenizer,
@@ -723,62 +980,50 @@ class _Batch:
             prefix = " ".join(deck.split()) + "\n" if deck else ""
             strings.append(prefix + body)
             body_at.append(len(prefix))
-        tagged, ids = [], []
-        for string in strings:  # the one tokenizer call of each article
-            if lexicon.flags_follow_words:
-                words = tokenizer.cut(string)
-                ids += lexicon.word_ids(words, string, tokenizer.tag)
-            else:
+        if lexicon.flags_follow_words:
+            # NUL joins the words for the table; in news text it is noise anyway.
+            strings = [s.replace("\0", " ") if "\0" in s else s for s in strings]
+            cut = tokenizer.cut
+            joined = ["\0".join(cut(string)) for string in strings]  # one tokenizer call each
+            pid, counts = lexicon.batch_ids(joined, strings, tokenizer.tag)
+        else:
+            ids, counts = [], []
+            for string in strings:
                 tokens = tokenizer.tag(string)
-                words = [word for word, _ in tokens]
                 ids += lexicon.token_ids(tokens)
-            tagged.append(words)
+                counts.append(len(tokens))
+            pid = np.array(ids, np.int64)
         text = "\n".join(strings)
         length = np.array([len(string) + 1 for string in strings], np.int64)
-        base = np.cumsum(length) - length
-        body_start = base + np.array(body_at, np.int64)
+        article_start = np.cumsum(length) - length
+        body_start = article_start + np.array(body_at, np.int64)
         starts, ends = sentence_bounds(text)
-        owner = np.searchsorted(base, starts, side="right") - 1
+        owner = np.searchsorted(article_start, starts, side="right") - 1
         body = starts >= body_start[owner]
-        s_start, s_end, s_article = starts[body], ends[body], owner[body]
-        s_local = np.arange(len(s_start)) - np.searchsorted(s_article, s_article, side="left")
+        token_start = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        return cls(size=size, text=text, pid=pid,
+                   token_start=token_start, article_start=article_start,
+                   body_start=body_start, s_start=starts[body], s_end=ends[body],
+                   s_article=owner[body],
+                   sentence_start=np.searchsorted(owner[body], np.arange(size + 1)))
 
-        tokens = list(chain.from_iterable(tagged))  # words
-        pid = np.array(ids, np.int64)
-        t_article = np.repeat(np.arange(size), [len(t) for t in tagged])
-        token_length = lexicon.length[pid]
-        t_start = np.cumsum(token_length) - token_length + t_article  # + the "\n" joiners
-        keep = np.flatnonzero(lexicon.wordy[pid])  # punctuation and spaces play no part
-        pid, t_article, t_start = pid[keep], t_article[keep], t_start[keep]
-        sid = np.searchsorted(s_start, t_start, side="right") - 1
-        inside = (sid >= 0) & (t_start < s_end[np.maximum(sid, 0)]) if len(s_start) else \
-            np.zeros(len(pid), bool)
-        words = len(lexicon.words) + 1
-        return cls(size=size, text=text, tokens=tokens, words=words, token_index=keep,
-                   pid=pid, t_article=t_article, word_key=t_article * words + lexicon.word[pid],
-                   sid=np.maximum(sid, 0), inside=inside, deck=t_start < body_start[t_article],
-                   s_start=s_start, s_end=s_end, s_article=s_article, s_local=s_local)
-
-    def summaries(self, scores: np.ndarray, picked: np.ndarray, keyword_tokens: np.ndarray
-                  ) -> list[Summary]:
-        chosen = np.flatnonzero(picked)  # grouped by article, in document order
-        cut = np.searchsorted(self.s_article[chosen], np.arange(self.size + 1)).tolist()
-        word_cut = np.searchsorted(self._article_of_token(keyword_tokens),
-                                   np.arange(self.size + 1)).tolist()
-        text, tokens = self.text, self.tokens
-        starts, ends = self.s_start.tolist(), self.s_end.tolist()
-        local, score, chosen = self.s_local.tolist(), scores.tolist(), chosen.tolist()
-        keyword_tokens = keyword_tokens.tolist()
+    def summaries(self, scores: np.ndarray, picked: np.ndarray, found: np.ndarray,
+                  keywords: int, spelling: Sequence[str]) -> list[Summary]:
+        text = self.text
+        starts, ends, score = self.s_start.tolist(), self.s_end.tolist(), scores.tolist()
+        first = self.sentence_start.tolist()
+        chosen = np.flatnonzero(picked).tolist()
+        cut = np.searchsorted(picked.nonzero()[0], self.sentence_start).tolist()
+        found_words = self.pid[np.maximum(found, 0)].tolist()
+        found = found.tolist()
         out = []
         for a in range(self.size):
-            sentences = tuple(KeySentence(local[i], text[starts[i]:ends[i]], score[i])
-                              for i in chosen[cut[a]:cut[a + 1]])
-            found = tuple(tokens[t] for t in keyword_tokens[word_cut[a]:word_cut[a + 1]])
-            out.append(Summary(sentences=sentences, keywords=found))
+            sentences = tuple([KeySentence(i - first[a], text[starts[i]:ends[i]], score[i])
+                               for i in chosen[cut[a]:cut[a + 1]]])
+            here = range(a * keywords, (a + 1) * keywords)
+            out.append(Summary(sentences=sentences, keywords=tuple(
+                [spelling[found_words[k]] for k in here if found[k] >= 0])))
         return out
-
-    def _article_of_token(self, token_index: np.ndarray) -> np.ndarray:
-        return self.t_article[np.searchsorted(self.token_index, token_index)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -788,7 +1033,7 @@ class _Batch:
 class Ranker:
     """Key sentences and keywords of articles, by ``config.rank.mode``."""
 
-    batch_size = 64  # articles ranked together: numpy's per-call cost is paid once for all
+    batch_size = 256  # articles ranked together: the tokenizer and the ranker take turns less
 
     def __init__(self, config: Config) -> None:
         self.rank = config.rank

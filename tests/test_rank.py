@@ -9,13 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import sparse
 
 from digest.config import Config, PathsConfig, RankConfig, TextConfig
 from digest.model import Article
-from digest.rank import (Lexicon, Ranker, block_pagerank, pagerank, pick_count,
-                         textrank4zh_graph, textrank4zh_similarity, within_budget)
-from digest.text import split_sentences, split_sentences_textrank4zh
+from digest.rank import (CONTENT, Lexicon, Ranker, WordTable, edge_pagerank, pagerank,
+                         pick_count, textrank4zh_graph, textrank4zh_similarity, within_budget)
+from digest.text import make_tokenizer, split_sentences, split_sentences_textrank4zh
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -74,18 +73,28 @@ def graph(edges: list[tuple[int, int, float]], n: int) -> np.ndarray:
     return dense
 
 
-def test_block_pagerank_ranks_each_block_as_if_alone():
-    first = graph([(0, 1, 1.0), (1, 2, 2.0), (2, 3, 0.5)], 5)  # node 4 is dangling
-    second = graph([(0, 1, 1.0), (0, 2, 1.0)], 3)
-    p1, p2 = np.array([5.0, 1, 1, 1, 1]), np.array([1.0, 2, 3])
-    both = sparse.block_diag([first, second]).tocsr()
-    block = np.array([0] * 5 + [1] * 3)
-    together = block_pagerank(both, block, 2, np.concatenate([p1, p2]), alpha=0.7)
-    alone = block_pagerank(sparse.csr_matrix(first), np.zeros(5, int), 1, p1, alpha=0.7)
-    assert np.array_equal(together[:5], alone)  # bit for bit: batches never change a result
-    assert together[:5].sum() == pytest.approx(1.0) and together[5:].sum() == pytest.approx(1)
-    exact = pagerank(first, p1, alpha=0.7, tol=1e-13)
-    assert alone == pytest.approx(exact, abs=1e-5)
+def edges_of(dense: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows, cols = np.nonzero(dense)
+    return rows, cols, dense[rows, cols]
+
+
+def test_edge_pagerank_agrees_with_the_dense_reference():
+    weighted = graph([(0, 1, 1.0), (1, 2, 2.0), (2, 3, 0.5)], 5)  # node 4 is dangling
+    teleport = np.array([5.0, 1, 1, 1, 1])
+    scores = edge_pagerank(5, *edges_of(weighted), teleport, 0.7, 1e-6)
+    assert scores.sum() == pytest.approx(1.0)
+    assert scores == pytest.approx(pagerank(weighted, teleport, alpha=0.7, tol=1e-13), abs=1e-5)
+    path = graph([(0, 1, 1.0), (1, 2, 1.0)], 3)
+    a = 0.07125 / 0.2775  # the path graph by hand, as in test_pagerank_of_a_path_graph_by_hand
+    assert edge_pagerank(3, *edges_of(path), np.ones(3), 0.85, 1e-12) == pytest.approx(
+        [a, 0.05 + 1.7 * a, a], abs=1e-6)
+
+
+def test_edge_pagerank_adds_up_repeated_edges():
+    rows, cols = np.array([0, 1, 0, 1, 1, 2]), np.array([1, 0, 1, 0, 2, 1])
+    twice = edge_pagerank(3, rows, cols, np.ones(6), np.ones(3), 0.85, 1e-9)
+    weighted = graph([(0, 1, 2.0), (1, 2, 1.0)], 3)
+    assert twice == pytest.approx(edge_pagerank(3, *edges_of(weighted), np.ones(3), 0.85, 1e-9))
 
 
 # --- textrank4zh compatibility ---------------------------------------------------------------
@@ -227,7 +236,7 @@ def test_lexicon_maps_a_word_once():
     lexicon = Lexicon(frozenset(["的"]), flags_follow_words=True)
     ids = lexicon.token_ids([("聊城", "ns"), ("的", "uj"), ("聊城", "ns"), ("GDP", "eng")])
     assert ids[0] == ids[2] and len(set(ids)) == 3
-    assert lexicon.content[ids].tolist() == [True, False, True, True]
+    assert [bool(f & CONTENT) for f in lexicon.flags[ids]] == [True, False, True, True]
     assert lexicon.word[lexicon.token_ids([("gdp", "eng")])][0] == lexicon.word[ids[3]]
 
 
@@ -236,3 +245,37 @@ def test_lexicon_keeps_flags_apart_when_the_tagger_uses_context():
     ids = lexicon.token_ids([("发展", "vn"), ("发展", "v"), ("发展", "vn")])
     assert ids[0] == ids[2] != ids[1]
     assert lexicon.word[ids[0]] == lexicon.word[ids[1]]
+
+
+def test_word_table_matches_whole_words_only():
+    table = WordTable()
+    words = ["聊城", "聊", "城聊", "GDP", "东昌府区"] + [f"词{i}" for i in range(3000)]  # grows
+    for i, word in enumerate(words):
+        assert table.add(word) == i
+    query = ["聊城", "聊城市", "城", "GDP", "gdp", "词2999", "东昌府区", "聊"]
+    assert table.lookup_joined("\0".join(query), len(query)).tolist() == [
+        0, -1, -1, 3, -1, 3004, 4, 1]
+    assert set(table.lookup_joined("聊城\0GDP", 3).tolist()) == {-2}  # not 3 words
+
+
+def test_cutting_gives_the_same_flags_as_tagging(tmp_path):
+    """The default mode cuts articles and looks words up; new words take their flag from
+    tagging them alone, or in context when they do not come back whole (建在, 必成): every
+    token of the seeds gets the flags that tagging the article would give it."""
+    tokenizer = make_tokenizer(TextConfig(tokenizer="rjieba"), tmp_path)
+    texts = [a.body for a in seed_articles()]
+    by_cut = Lexicon(frozenset(), flags_follow_words=True)
+    joined = ["\0".join(tokenizer.cut(text)) for text in texts]
+    ids, counts = by_cut.batch_ids(joined, texts, tokenizer.tag)
+    tagged = [token for text in texts for token in tokenizer.tag(text)]
+    by_tag = Lexicon(frozenset(), flags_follow_words=True)
+    expected = by_tag.token_ids(tagged)
+    assert counts.sum() == len(tagged) == len(ids)
+    assert [by_cut.spelling[i] for i in ids] == [word for word, _ in tagged]
+    assert by_cut.flags[ids].tolist() == by_tag.flags[expected].tolist()
+    assert any(len(tokenizer.tag(word)) > 1 for word, _ in tagged)  # the context path ran
+
+
+def test_a_nul_character_in_the_text_does_no_harm(state):
+    summary = make_ranker(state).summarize("聊城市科技活动周\0今天启动。全区将开展科普展览活动。", "科技活动周")
+    assert summary.sentences and "科技" in "".join(summary.keywords)
