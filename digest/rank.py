@@ -324,27 +324,41 @@ def _table_rehash(slots, hashes, count):
 
 
 @numba.njit(cache=True, nogil=True)
-def _table_lookup_joined(codes, count, slots, hashes, pool, starts, lengths):
-    """Ids of ``count`` words given as code points joined by 0 (-1: unknown); all -2 if they
-    do not split back into ``count`` words."""
-    ids = np.full(count, -1, np.int64)
-    t = start = 0
-    n = len(codes)
+def _table_lookup_batch(codes, articles, slots, hashes, pool, starts, lengths):
+    """Ids of the words in ``codes`` (-1: unknown), and how many words each article has:
+    words are joined by code point 0, articles by 1. If the articles do not come out as
+    ``articles`` or a word is empty, every id is -2."""
+    ids = np.empty(len(codes) + 1, np.int64)
+    counts = np.zeros(articles, np.int64)
+    n, t, a, start = len(codes), 0, 0, 0
+    broken = False
     for i in range(n + 1):
-        if i == n or codes[i] == 0:
-            if t < count:
+        code = codes[i] if i < n else 1
+        if code > 1:
+            continue
+        if i > start:
+            if a < articles:
                 ids[t] = _table_find(codes, start, i, _fnv1a(codes, start, i), slots, hashes,
                                      pool, starts, lengths)
+                counts[a] += 1
             t += 1
-            start = i + 1
-    if t != count:
+        elif code == 0:
+            broken = True
+        if code == 1:
+            a += 1
+        start = i + 1
+    ids = ids[:t]
+    if broken or a != articles:
         ids[:] = -2
-    return ids
+    return ids, counts
+
+
+_SEPARATORS = re.compile("[\0\1]")
 
 
 class WordTable:
     """Word -> id (ids 0, 1, 2... in order of addition), looked up in compiled code: all the
-    words of a batch, joined by NUL, in one call. A Python dict costs as much again as cutting
+    words of a batch in one call. A Python dict costs as much again as cutting
     the text, because every string fresh from the tokenizer has to be hashed; here a word is
     FNV-1a hashed over its code points, found by open addressing and compared in full, so
     there are no false matches. A hand-written table because no library offers a string map
@@ -380,10 +394,12 @@ class WordTable:
             _table_insert(self.slots, self.hashes, i)
         return i
 
-    def lookup_joined(self, joined: str, count: int) -> np.ndarray:
-        codes = np.frombuffer(joined.encode("utf-32-le"), np.uint32)
-        return _table_lookup_joined(codes, count, self.slots, self.hashes, self.pool,
-                                    self.starts, self.lengths)
+    def lookup(self, articles: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Ids of the words of each article, given as its words joined by NUL (-1: unknown;
+        all -2 if a word holds NUL or U+0001), and each article's number of words."""
+        codes = np.frombuffer("\1".join(articles).encode("utf-32-le"), np.uint32)
+        return _table_lookup_batch(codes, len(articles), self.slots, self.hashes, self.pool,
+                                   self.starts, self.lengths)
 
 
 class Lexicon(dict):
@@ -451,21 +467,16 @@ class Lexicon(dict):
     def batch_ids(self, joined: Sequence[str], texts: Sequence[str],
                   tag: Callable[[str], list[tuple[str, str]]]) -> tuple[np.ndarray, np.ndarray]:
         """``word_ids`` of a batch of articles through the compiled word table, in one call:
-        ``joined[a]`` is article a's words joined by NUL (``texts`` must hold no NUL). One
-        string an article, not a list of words: a batch's 25,000 word objects kept alive
-        until the batch is ranked cost more than cutting them (memory, not arithmetic).
-        Returns the ids and each article's number of words."""
-        counts = np.fromiter((j.count("\0") + 1 if j else 0 for j in joined), np.int64,
-                             len(joined))
-        total = int(counts.sum())
-        if total == 0:
-            return np.zeros(0, np.int64), counts
-        ids = self.table.lookup_joined("\0".join(filter(None, joined)), total)
-        if ids[0] == -2:  # a word with a NUL in it: cannot happen with NUL-free texts
-            ids = np.array([i for j, t in zip(joined, texts)
-                            for i in self.word_ids(j.split("\0") if j else [], t, tag)],
+        ``joined[a]`` is article a's words joined by NUL (``texts`` must hold no NUL or
+        U+0001). One string an article, not a list of words: a batch's 25,000 word objects
+        kept alive until the batch is ranked cost more than cutting them (memory, not
+        arithmetic). Returns the ids and each article's number of words."""
+        ids, counts = self.table.lookup(joined)
+        if len(ids) and ids[0] == -2:  # cannot happen with texts free of NUL and U+0001
+            words = [j.split("\0") if j else [] for j in joined]
+            ids = np.array([i for w, t in zip(words, texts) for i in self.word_ids(w, t, tag)],
                            np.int64)
-            return ids, counts
+            return ids, np.array([len(w) for w in words], np.int64)
         missing = np.flatnonzero(ids < 0)
         if len(missing):
             first = np.cumsum(counts) - counts
@@ -981,8 +992,10 @@ class _Batch:
             strings.append(prefix + body)
             body_at.append(len(prefix))
         if lexicon.flags_follow_words:
-            # NUL joins the words for the table; in news text it is noise anyway.
-            strings = [s.replace("\0", " ") if "\0" in s else s for s in strings]
+            # NUL and U+0001 join words and articles for the table; in news text they are
+            # noise anyway.
+            strings = [_SEPARATORS.sub(" ", s) if _SEPARATORS.search(s) else s
+                       for s in strings]
             cut = tokenizer.cut
             joined = ["\0".join(cut(string)) for string in strings]  # one tokenizer call each
             pid, counts = lexicon.batch_ids(joined, strings, tokenizer.tag)
