@@ -280,7 +280,7 @@ _WORDY = re.compile(r"[0-9A-Za-z\u3400-\u9fff\uf900-\ufaff]")
 WORDY, CONTENT, VERTEX, DIRECTIVE, ATTENDANCE, EVENT = (1 << i for i in range(6))
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _fnv1a(codes: np.ndarray, start: int, end: int) -> np.uint64:
     value = np.uint64(0xCBF29CE484222325)
     for i in range(start, end):
@@ -288,7 +288,7 @@ def _fnv1a(codes: np.ndarray, start: int, end: int) -> np.uint64:
     return value
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _table_find(codes, start, end, key, slots, hashes, pool, starts, lengths):
     mask = len(slots) - 1
     at = np.int64(key & np.uint64(mask))
@@ -308,7 +308,7 @@ def _table_find(codes, start, end, key, slots, hashes, pool, starts, lengths):
         at = (at + 1) & mask
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _table_insert(slots, hashes, i):
     mask = len(slots) - 1
     at = np.int64(hashes[i] & np.uint64(mask))
@@ -317,13 +317,13 @@ def _table_insert(slots, hashes, i):
     slots[at] = i
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _table_rehash(slots, hashes, count):
     for i in range(count):
         _table_insert(slots, hashes, i)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _table_lookup_batch(codes, articles, slots, hashes, pool, starts, lengths):
     """Ids of the words in ``codes`` (-1: unknown), and how many words each article has:
     words are joined by code point 0, articles by 1. If the articles do not come out as
@@ -545,7 +545,7 @@ _MAX_ROUNDS = 100
 _MMR_WEIGHT = 0.7  # relevance against redundancy with the sentences already picked
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def length_factor(chars: int, short: int = 20, typical: int = 40) -> float:
     """A key point is read at a glance: among equally central sentences prefer the shorter,
     mildly (weight (typical / chars) ** 0.25); fragments under ``short`` characters are
@@ -556,13 +556,13 @@ def length_factor(chars: int, short: int = 20, typical: int = 40) -> float:
     return (typical / chars) ** 0.25
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _round12(value: float) -> float:
     """``np.round(value, 12)``: last-bit noise is no rank."""
     return np.rint(value * 1e12) / 1e12
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def edge_pagerank(n: int, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray,
                   personalization: np.ndarray, alpha: float, tol: float) -> np.ndarray:
     """Personalised PageRank of a symmetric graph given as an edge list (row, col, weight;
@@ -617,7 +617,7 @@ def edge_pagerank(n: int, rows: np.ndarray, cols: np.ndarray, weights: np.ndarra
     return x
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _locate_tokens(pid, t0, t1, start, body_start, s_start, s_end, k0, k1, lex_length,
                    lex_word, lex_flags, index, sentence, in_deck, words, flags):
     """The tokens of one article with a letter, digit or CJK character, written to the
@@ -641,7 +641,7 @@ def _locate_tokens(pid, t0, t1, start, body_start, s_start, s_end, k0, k1, lex_l
     return n
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _sentence_graph(words, sentence, in_deck, flags, m, word_idf, slot):
     """Cosine similarity of IDF-weighted word sets between the article's m sentences (dense,
     no self-loops) and each sentence's cosine to the deck. Words are numbered by first
@@ -708,7 +708,7 @@ def _sentence_graph(words, sentence, in_deck, flags, m, word_idf, slot):
     return similarity, to_deck
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _dense_edges(matrix):
     m = matrix.shape[0]
     count = 0
@@ -728,7 +728,7 @@ def _dense_edges(matrix):
     return rows, cols, weights
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _boilerplate(sentence, flags, m):
     """x0.6 for a sentence with two or more 要/必须/务必/应当; x0.5 for one whose last word is
     出席/参加/陪同/列席, or 会议/活动/仪式 right after one; never for the lede."""
@@ -754,7 +754,7 @@ def _boilerplate(sentence, flags, m):
     return factor
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _mmr_pick(relevance, similarity, chars, min_chars, wanted, budget):
     """Maximal marginal relevance: round after round, the candidate with the best
     0.7 relevance - 0.3 (max similarity to the picks), until ``wanted`` are picked; with a
@@ -786,7 +786,7 @@ def _mmr_pick(relevance, similarity, chars, min_chars, wanted, budget):
     return picked
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _keywords(index, words, sentence, in_deck, flags, word_idf, slot, keywords, window,
               alpha, tol, out):
     """TextRank over co-occurrence of nouns within ``window`` content words of a sentence;
@@ -866,7 +866,7 @@ def _keywords(index, words, sentence, in_deck, flags, word_idf, slot, keywords, 
     return count
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def rank_batch(pid, token_start, article_start, body_start, s_start, s_end, sentence_start,
                wanted, budget, min_chars, keywords, lex_length, lex_word, lex_flags, word_idf,
                sentence_alpha, headline_weight, keyword_alpha, keyword_tol, window):
@@ -994,7 +994,7 @@ class _Batch:
         if lexicon.flags_follow_words:
             # NUL and U+0001 join words and articles for the table; in news text they are
             # noise anyway.
-            strings = [_SEPARATORS.sub(" ", s) if _SEPARATORS.search(s) else s
+            strings = [_SEPARATORS.sub(" ", s) if "\0" in s or "\1" in s else s
                        for s in strings]
             cut = tokenizer.cut
             joined = ["\0".join(cut(string)) for string in strings]  # one tokenizer call each

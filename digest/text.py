@@ -79,7 +79,7 @@ def sentence_bounds(text: str) -> tuple[np.ndarray, np.ndarray]:
     return _sentence_bounds(codes, _CLASSES)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _is_terminal(codes, classes, i):
     kind = classes[codes[i]]
     if kind & _TERMINAL:
@@ -89,7 +89,7 @@ def _is_terminal(codes, classes, i):
                                       or classes[codes[i + 1]] & _ALNUM == 0)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _sentence_bounds(codes, classes):
     """One pass over the characters (compiled: a regex or numpy took 10x longer a batch)."""
     n = len(codes)
@@ -138,14 +138,14 @@ def _sentence_bounds(codes, classes):
     return _repair(codes, classes, starts[:pieces], ends[:pieces], letters[:pieces])
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _is_enumerator(codes, classes, start, end, words):
     """A bare list number: "1.", "12."."""
     return (end - start <= 3 and words == end - start - 1
             and classes[codes[end - 1]] & _PERIOD != 0 and classes[codes[start]] & _DIGIT != 0)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _repair(codes, classes, starts, ends, letters):
     """Rare pieces: one without letters (a stray closing quote) joins the sentence before it
     on the same line, or is dropped; a bare list number ("1.") joins the next one on its line."""
