@@ -279,3 +279,17 @@ def test_control_characters_in_the_text_do_no_harm(state):
     summary = make_ranker(state).summarize("聊城市科技活动周\0今天启动。全区\1将开展科普展览活动。",
                                            "科技活动周")
     assert summary.sentences and "科技" in "".join(summary.keywords)
+
+
+def test_default_mode_runs_on_the_jieba_backend_too(state):
+    config = dataclasses.replace(Config(), paths=PathsConfig(state=state),
+                                 text=TextConfig(tokenizer="jieba"), rank=RankConfig())
+    ranker = Ranker(config)
+    assert not ranker.engine.lexicon.flags_follow_words  # tags, keyed by word and flag
+    summary = ranker.summarize(ARTICLE, TITLE)
+    spans = split_sentences(ARTICLE)
+    assert [s.index for s in summary.sentences][0] == 0
+    assert all(spans[s.index].text == s.text for s in summary.sentences)
+    assert "科技" in summary.keywords
+    with_rjieba = make_ranker(state).summarize(ARTICLE, TITLE)
+    assert [s.index for s in summary.sentences] == [s.index for s in with_rjieba.sentences]
