@@ -404,10 +404,12 @@ class WordTable:
 
 class Lexicon(dict):
     """Token key -> id, shared by the articles a Ranker sees, with per-id attributes in numpy
-    arrays: mapping a batch's tokens is one C-level ``map`` and the rest is array indexing.
+    arrays (``word`` id, ``length``, ``flags`` bits) for the compiled ranker.
 
     The key is the word itself when the tagger's flag is a function of the word (rjieba:
-    dictionary lookup), else word and flag (jieba.posseg tags unknown words in context).
+    dictionary lookup); then ``table`` holds the same ids for compiled lookups of a whole
+    batch (``batch_ids``). Else the key is word and flag (jieba.posseg tags unknown words in
+    context) and tokens are looked up here, one article at a time (``token_ids``).
     ``word`` ids ignore the flag and letter case. Cleared past ``max_size`` to keep memory
     flat over an unbounded stream; results never depend on the ids' values."""
 
