@@ -356,6 +356,19 @@ def _table_lookup_batch(codes, articles, slots, hashes, pool, starts, lengths):
 _SEPARATORS = re.compile("[\0\1]")
 
 
+def grown(array: np.ndarray, size: int) -> np.ndarray:
+    """``array`` if it holds ``size`` items, else a copy doubled until it does (zero-filled):
+    the lexicon and the word table grow word by word, in amortised constant time."""
+    capacity = max(len(array), 1)
+    while capacity < size:
+        capacity *= 2
+    if capacity == len(array):
+        return array
+    bigger = np.zeros(capacity, array.dtype)
+    bigger[:len(array)] = array
+    return bigger
+
+
 class WordTable:
     """Word -> id (ids 0, 1, 2... in order of addition), looked up in compiled code: all the
     words of a batch in one call. A Python dict costs as much again as cutting
@@ -376,12 +389,9 @@ class WordTable:
     def add(self, word: str) -> int:
         codes = np.frombuffer(word.encode("utf-32-le"), np.uint32)
         i = self.count
-        if i == len(self.hashes):
-            self.hashes, self.starts, self.lengths = (
-                np.concatenate((a, np.zeros_like(a))) for a in (self.hashes, self.starts,
-                                                                 self.lengths))
-        while self.used + len(codes) > len(self.pool):
-            self.pool = np.concatenate((self.pool, np.zeros_like(self.pool)))
+        self.hashes, self.starts, self.lengths = (
+            grown(a, i + 1) for a in (self.hashes, self.starts, self.lengths))
+        self.pool = grown(self.pool, self.used + len(codes))
         self.pool[self.used:self.used + len(codes)] = codes
         self.starts[i], self.lengths[i] = self.used, len(codes)
         self.hashes[i] = _fnv1a(codes, 0, len(codes))
@@ -396,7 +406,8 @@ class WordTable:
 
     def lookup(self, articles: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Ids of the words of each article, given as its words joined by NUL (-1: unknown;
-        all -2 if a word holds NUL or U+0001), and each article's number of words."""
+        all -2 if a word holds NUL or U+0001 or is empty), and each article's number of
+        words."""
         codes = np.frombuffer("\1".join(articles).encode("utf-32-le"), np.uint32)
         return _table_lookup_batch(codes, len(articles), self.slots, self.hashes, self.pool,
                                    self.starts, self.lengths)
@@ -453,32 +464,20 @@ class Lexicon(dict):
                                                                                    *tokens[i])
         return ids
 
-    def word_ids(self, words: Sequence[str], text: str,
-                 tag: Callable[[str], list[tuple[str, str]]]) -> list[int]:
-        """Ids of the words of ``text`` as the tagger's ``cut`` gives them, when its flags
-        follow words: a known word needs no flag, so the article is cut, not tagged (rjieba's
-        ``tag`` is the same cut plus a dictionary lookup, at twice the cost)."""
-        ids = list(map(self.get, words, repeat(-1)))
-        if -1 in ids:
-            in_context: list = []
-            for i, known in enumerate(ids):
-                if known < 0:
-                    ids[i] = self._new_word(words, i, text, tag, in_context)
-        return ids
-
     def batch_ids(self, joined: Sequence[str], texts: Sequence[str],
                   tag: Callable[[str], list[tuple[str, str]]]) -> tuple[np.ndarray, np.ndarray]:
-        """``word_ids`` of a batch of articles through the compiled word table, in one call:
-        ``joined[a]`` is article a's words joined by NUL (``texts`` must hold no NUL or
-        U+0001). One string an article, not a list of words: a batch's 25,000 word objects
-        kept alive until the batch is ranked cost more than cutting them (memory, not
+        """Ids of the words of a batch of articles, as the tagger's ``cut`` gave them, when
+        its flags follow words: a known word needs no flag, so articles are cut, not tagged
+        (rjieba's ``tag`` is the same cut plus a dictionary lookup, at twice the cost).
+
+        ``joined[a]`` is article a's words joined by NUL, ``texts[a]`` its text, which must
+        hold no NUL or U+0001 (they join words and articles for the compiled word table).
+        One string an article, not a list of words: a batch's 25,000 word objects kept
+        alive until the batch is ranked cost more than cutting them (memory, not
         arithmetic). Returns the ids and each article's number of words."""
         ids, counts = self.table.lookup(joined)
-        if len(ids) and ids[0] == -2:  # cannot happen with texts free of NUL and U+0001
-            words = [j.split("\0") if j else [] for j in joined]
-            ids = np.array([i for w, t in zip(words, texts) for i in self.word_ids(w, t, tag)],
-                           np.int64)
-            return ids, np.array([len(w) for w in words], np.int64)
+        if len(ids) and ids[0] == -2:
+            raise ValueError("a word holds NUL or U+0001: clean the texts before cutting")
         missing = np.flatnonzero(ids < 0)
         if len(missing):
             first = np.cumsum(counts) - counts
@@ -509,16 +508,13 @@ class Lexicon(dict):
 
     def _add(self, key: str, word: str, flag: str) -> int:
         index = len(self)
-        if index == len(self.length):
-            for name in self.ATTRIBUTES:
-                old = getattr(self, name)
-                setattr(self, name, np.concatenate((old, np.zeros_like(old))))
+        for name in self.ATTRIBUTES:
+            setattr(self, name, grown(getattr(self, name), index + 1))
         text = word.strip().lower()  # "GDP" and "gdp" are one word
         wordy = bool(_WORDY.search(text))
         content = wordy and text not in self._stopwords
         word_id = self.word[index] = self.words.setdefault(text, len(self.words))
-        if word_id == len(self.word_idf):
-            self.word_idf = np.concatenate((self.word_idf, np.zeros_like(self.word_idf)))
+        self.word_idf = grown(self.word_idf, word_id + 1)
         self.word_idf[word_id] = self._idf.get(text, self._median_idf)
         self.length[index] = len(word)
         self.flags[index] = (
@@ -871,7 +867,8 @@ def _keywords(index, words, sentence, in_deck, flags, word_idf, slot, keywords, 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def rank_batch(pid, token_start, article_start, body_start, s_start, s_end, sentence_start,
                wanted, budget, min_chars, keywords, lex_length, lex_word, lex_flags, word_idf,
-               sentence_alpha, headline_weight, keyword_alpha, keyword_tol, window):
+               sentence_alpha, sentence_tol, headline_weight, keyword_alpha, keyword_tol,
+               window):
     """The default engine on a batch: for each article, the scores of its body sentences and
     which are picked, and the batch positions of its keywords (``keywords`` slots an article,
     -1 where unused)."""
@@ -906,7 +903,8 @@ def rank_batch(pid, token_start, article_start, body_start, s_start, s_end, sent
         for i in range(m):
             prior[i] = 1.0 / np.sqrt(1.0 + i) * (1.0 + headline_weight * to_deck[i])
         rows, cols, weights = _dense_edges(similarity)
-        centrality = edge_pagerank(m, rows, cols, weights, prior, sentence_alpha, 1.0e-6)
+        centrality = edge_pagerank(m, rows, cols, weights, prior, sentence_alpha,
+                                   sentence_tol)
         factor = _boilerplate(sentence[:n], flags[:n], m)
         chars = s_end[k0:k1] - s_start[k0:k1]
         for i in range(m):
@@ -935,6 +933,7 @@ class DefaultEngine:
     """
 
     sentence_alpha = 0.6  # the priors (lede, deck) weigh more than in web PageRank
+    sentence_tol = 1.0e-6
     keyword_alpha = 0.85
     keyword_tol = 1.0e-5  # only the order of the top words matters
     window = 3
@@ -959,9 +958,8 @@ class DefaultEngine:
             b.pid, b.token_start, b.article_start, b.body_start, b.s_start, b.s_end,
             b.sentence_start, wanted, -1 if budget is None else budget,
             self.min_sentence_chars, max(keywords, 0), lex.length, lex.word, lex.flags,
-            lex.word_idf,
-            self.sentence_alpha, self.headline_weight, self.keyword_alpha, self.keyword_tol,
-            self.window)
+            lex.word_idf, self.sentence_alpha, self.sentence_tol, self.headline_weight,
+            self.keyword_alpha, self.keyword_tol, self.window)
         return b.summaries(scores, picked, found, max(keywords, 0), lex.spelling)
 
 

@@ -275,6 +275,14 @@ def test_cutting_gives_the_same_flags_as_tagging(tmp_path):
     assert any(len(tokenizer.tag(word)) > 1 for word, _ in tagged)  # the context path ran
 
 
+def test_batch_ids_refuses_texts_that_were_not_cleaned(tmp_path):
+    tokenizer = make_tokenizer(TextConfig(tokenizer="rjieba"), tmp_path)
+    lexicon = Lexicon(frozenset(), flags_follow_words=True)
+    text = "聊城\0启动"
+    with pytest.raises(ValueError, match="NUL"):
+        lexicon.batch_ids(["\0".join(tokenizer.cut(text))], [text], tokenizer.tag)
+
+
 def test_control_characters_in_the_text_do_no_harm(state):
     summary = make_ranker(state).summarize("聊城市科技活动周\0今天启动。全区\1将开展科普展览活动。",
                                            "科技活动周")
