@@ -101,9 +101,11 @@ DEFAULT_THEMES: tuple[ThemeConfig, ...] = (
 
 @dataclass(frozen=True)
 class ClusteringConfig:
-    similarity: float = 0.18  # cosine similarity that links two unclaimed articles
+    similarity: float = 0.2  # least cosine (LSA space) of a story to its group's centre
     min_size: int = 2  # smaller groups go to 其他
     label_keywords: int = 3
+    max_groups: int = 15  # automatic groups in one week, at most
+    dimensions: int = 100  # LSA dimensions
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,172 @@
+"""Automatic themes: stories no named theme claimed, grouped by what their whole text is about.
+
+- Tokens: the article's headline deck and the first TOKEN_CHARS characters of its body, cut
+  by the configured tokenizer ([text].tokenizer and its user dictionary) at grouping time,
+  words of two characters or more that are not stopwords. News puts its subject first, and
+  the cap keeps a week of 5,000 long articles within the build's time budget.
+- Vectors: TF-IDF with sublinear tf, fitted on the whole week's stories (so a word such as
+  工作 that every story uses weighs nothing), dropping words in fewer than 2 stories or, in a
+  week of 10 or more, in more than half of them; then LSA (TruncatedSVD, up to
+  [clustering].dimensions) and unit length, so that related words (疫苗 / 接种) meet.
+- Groups: k-means for every k from 2 up to a cap that grows with the square root of the
+  number of stories (at most [clustering].max_groups), keeping the k with the best silhouette;
+  in a large week k is chosen on a fixed sample of 1,000 stories and the final k-means runs on
+  all. A story whose cosine to its group's centre is below [clustering].similarity, or that
+  has no word another story shares, goes to 其他, as do groups smaller than min_size.
+- Labels: the group's most distinctive words, i.e. mean TF-IDF weight inside the group minus
+  outside it, among words at least a quarter of the group uses; a word the ranker also picked
+  as a keyword of some member (a noun or name) is preferred.
+
+scikit-learn and numpy are imported inside the functions: commands that do not group must
+start without them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+from ..config import ClusteringConfig, Config
+from ..model import StoryGroup
+from .named import headline
+
+TOKEN_CHARS = 1500
+SELECTION_SAMPLE = 1000  # stories on which k is chosen in a large week
+_WORD = re.compile(r"(?=.*[A-Za-z\u3400-\u4dbf\u4e00-\u9fff]).{2,}")
+_SPACE = re.compile(r"\s")
+
+
+def story_tokens(stories: Sequence[StoryGroup], config: Config) -> list[list[str]]:
+    """The words each story's lead is about (see the module docstring)."""
+    from ..text import load_stopwords, make_tokenizer
+
+    tokenizer = make_tokenizer(config.text, config.paths.state / "cache")
+    stop = load_stopwords(config.text.stopwords)
+    out = []
+    for story in stories:
+        lead = story.lead
+        text = headline(lead) + "\n" + "\n".join(lead.paragraphs)[:TOKEN_CHARS]
+        out.append([w for w in tokenizer.cut(text)
+                    if w not in stop and not _SPACE.search(w) and _WORD.fullmatch(w)])
+    return out
+
+
+def _identity(tokens):
+    return tokens
+
+
+def tfidf(week_tokens: Sequence[Sequence[str]]):
+    """A TF-IDF vectorizer fitted on the week's stories; None when no word is shared."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(analyzer=_identity, sublinear_tf=True, min_df=2,
+                                 max_df=0.5 if len(week_tokens) >= 10 else 1.0)
+    try:
+        vectorizer.fit(week_tokens)
+    except ValueError:  # empty vocabulary: nothing shared by two stories
+        return None
+    return vectorizer
+
+
+def _lsa(matrix, dimensions: int):
+    import numpy as np
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.preprocessing import normalize
+
+    dims = min(dimensions, matrix.shape[0] - 1, matrix.shape[1] - 1)
+    if dims >= 2:
+        reduced = TruncatedSVD(dims, random_state=0).fit_transform(matrix)
+    else:
+        reduced = matrix.toarray()
+    return normalize(np.asarray(reduced, dtype=np.float64))
+
+
+def _choose_k(points, clustering: ClusteringConfig) -> int:
+    import numpy as np
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    m = points.shape[0]
+    most = min(clustering.max_groups, max(2, round(math.sqrt(m / 2))), m - 1)
+    if most < 2:
+        return 1
+    sample = points
+    if m > SELECTION_SAMPLE:
+        rows = np.random.default_rng(0).choice(m, SELECTION_SAMPLE, replace=False)
+        sample = points[np.sort(rows)]
+    best_k, best = 1, -2.0
+    for k in range(2, most + 1):
+        labels = KMeans(k, n_init=3, random_state=0).fit_predict(sample)
+        if len(set(labels.tolist())) < 2:
+            continue
+        score = silhouette_score(sample, labels)
+        if score > best + 1e-9:  # ties keep the smaller k
+            best_k, best = k, score
+    return best_k
+
+
+def cluster_stories(stories: Sequence[StoryGroup], tokens: Sequence[Sequence[str]],
+                    week_tokens: Sequence[Sequence[str]], clustering: ClusteringConfig
+                    ) -> tuple[list[list[int]], list[int], object, list[str]]:
+    """Group `stories` (with their `tokens`; `week_tokens` are every story of the week, for
+    the IDF). Returns (groups of indices, indices for 其他, TF-IDF rows, vocabulary)."""
+    import numpy as np
+    from sklearn.cluster import KMeans
+
+    n = len(stories)
+    if n == 0:
+        return [], [], None, []
+    vectorizer = tfidf(week_tokens)
+    if vectorizer is None:
+        return [], list(range(n)), None, []
+    vocab = list(vectorizer.get_feature_names_out())
+    matrix = vectorizer.transform(tokens).tocsr()
+    live = np.flatnonzero(matrix.getnnz(axis=1) > 0)
+    alive = set(live.tolist())
+    other = [i for i in range(n) if i not in alive]
+    if live.size < 2:
+        return [], list(range(n)), matrix, vocab
+    points = _lsa(matrix[live], clustering.dimensions)
+    k = _choose_k(points, clustering)
+    if k == 1:
+        labels = np.zeros(live.size, dtype=int)
+    else:
+        labels = KMeans(k, n_init=3, random_state=0).fit_predict(points)
+    groups = []
+    for label in sorted(set(labels.tolist())):
+        members = np.flatnonzero(labels == label)
+        centre = points[members].mean(axis=0)
+        norm = np.linalg.norm(centre)
+        fit = points[members] @ (centre / norm) if norm > 0 else np.zeros(members.size)
+        close = [int(live[i]) for i, f in zip(members, fit) if f >= clustering.similarity]
+        far = [int(live[i]) for i, f in zip(members, fit) if f < clustering.similarity]
+        other.extend(far)
+        if len(close) >= max(2, clustering.min_size):
+            groups.append(sorted(close))
+        else:
+            other.extend(close)
+    return groups, sorted(other), matrix, vocab
+
+
+def cluster_label(members: Sequence[int], matrix, vocab: Sequence[str],
+                  stories: Sequence[StoryGroup], population: Sequence[int],
+                  count: int) -> tuple[str, ...]:
+    """The group's most distinctive words (see the module docstring); `population` is every
+    clustered story, for the outside mean."""
+    import numpy as np
+
+    if matrix is None or not members:
+        return ()
+    inside = np.asarray(matrix[list(members)].mean(axis=0)).ravel()
+    rest = sorted(set(population) - set(members))
+    outside = (np.asarray(matrix[rest].mean(axis=0)).ravel() if rest
+               else np.zeros(matrix.shape[1]))
+    used = np.asarray((matrix[list(members)] > 0).sum(axis=0)).ravel()
+    picked = {w for i in members for w in stories[i].lead.keywords}
+    need = max(1, math.ceil(len(members) / 4))
+    score = (inside - outside).round(12)
+    candidates = [j for j in np.flatnonzero((used >= need) & (score > 0)).tolist()]
+    candidates.sort(key=lambda j: (-(score[j] * (1.5 if vocab[j] in picked else 1.0)),
+                                   vocab[j]))
+    return tuple(vocab[j] for j in candidates[:count])
