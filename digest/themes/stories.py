@@ -89,32 +89,57 @@ def similar_pairs_exact(texts: Sequence[str], dedupe: DedupeConfig) -> list[tupl
             if jaccard(sets[i], sets[j]) >= dedupe.similarity]
 
 
-def _shingle_codes(texts: Sequence[str], size: int):
-    """Per text, the sorted unique integer codes of its shingles (numpy arrays; empty for a
-    text shorter than one shingle, which `similar_pairs` handles on its own)."""
+def _sorted_unique(values):
     import numpy as np
 
-    chars = [np.frombuffer(t.encode("utf-32-le"), dtype=np.uint32) for t in texts]
-    every = np.concatenate(chars) if chars else np.zeros(0, np.uint32)
-    present = np.unique(every)  # the week's alphabet, to pack characters densely
-    bits = max(1, int(present.size).bit_length())
-    exact = bits * size <= 64
-    codes = []
+    values = np.sort(values)
+    if values.size < 2:
+        return values
+    keep = np.empty(values.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
+
+
+def _hashed_shingles(texts: Sequence[str], size: int) -> list:
+    """Each text's distinct shingles as sorted 64-bit hashes (polynomial over code points,
+    mod 2**64), computed for all texts at once; empty for a text shorter than a shingle."""
+    import numpy as np
+
+    lengths = [len(t) for t in texts]
+    cp = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    count = max(0, cp.size - size + 1)
+    value = np.zeros(count, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for cp in chars:
-            n = cp.size - size + 1
-            if n <= 0:
-                codes.append(np.zeros(0, dtype=np.uint64))
-                continue
-            ids = np.searchsorted(present, cp).astype(np.uint64)
-            value = np.zeros(n, dtype=np.uint64)
-            for k in range(size):
-                if exact:  # injective: `bits` bits a character
-                    value = (value << np.uint64(bits)) | ids[k:k + n]
-                else:  # polynomial hash mod 2**64
-                    value = value * np.uint64(0x100000001B3) + ids[k:k + n] + np.uint64(1)
-            codes.append(np.unique(value))
-    return codes
+        for k in range(size):
+            value = value * np.uint64(0x100000001B3) + cp[k:k + count] + np.uint64(1)
+    out, start = [], 0
+    for length in lengths:
+        out.append(_sorted_unique(value[start:start + length - size + 1])
+                   if length >= size else np.zeros(0, dtype=np.uint64))
+        start += length
+    return out
+
+
+def _pairs_in_groups(keys, members):
+    """All pairs (a < b) of `members` that share a key (`keys` sorted)."""
+    import numpy as np
+
+    if keys.size < 2:
+        return np.zeros((0, 2), np.int64)
+    bounds = np.flatnonzero(np.diff(keys)) + 1
+    starts = np.concatenate(([0], bounds))
+    sizes = np.diff(np.concatenate((starts, [keys.size])))
+    out = []
+    for s in np.unique(sizes[sizes > 1]).tolist():
+        first = starts[sizes == s]
+        block = members[first[:, None] + np.arange(s)[None, :]]
+        x, y = np.triu_indices(s, 1)
+        out.append(np.stack((block[:, x].ravel(), block[:, y].ravel()), axis=1))
+    if not out:
+        return np.zeros((0, 2), np.int64)
+    both = np.concatenate(out)
+    return np.sort(both, axis=1)
 
 
 def similar_pairs(texts: Sequence[str], dedupe: DedupeConfig) -> list[tuple[int, int]]:
@@ -124,53 +149,61 @@ def similar_pairs(texts: Sequence[str], dedupe: DedupeConfig) -> list[tuple[int,
     t = dedupe.similarity
     if t <= 0:  # every pair qualifies (Jaccard >= 0): nothing to filter
         return similar_pairs_exact(texts, dedupe)
-    candidates: set[tuple[int, int]] = set()
+    size = dedupe.shingle
+    found: list[tuple[int, int]] = []
     short: dict[str, list[int]] = {}  # a text shorter than a shingle is its only shingle
     for i, text in enumerate(texts):
-        if 0 < len(text) < dedupe.shingle:
+        if 0 < len(text) < size:
             short.setdefault(text, []).append(i)
     for same in short.values():
-        candidates.update((a, b) for k, a in enumerate(same) for b in same[k + 1:])
-    codes = _shingle_codes(texts, dedupe.shingle)
-    sizes = np.array([c.size for c in codes], dtype=np.int64)
-    if sizes.sum() > 0:
-        every = np.concatenate(codes)
-        owner = np.repeat(np.arange(len(codes)), sizes)
-        vocab, token, freq = np.unique(every, return_inverse=True, return_counts=True)
-        # Global order: rarest shingle first, ties by code (any fixed total order is
-        # correct; rarest first keeps posting lists short).
-        rank = np.empty(vocab.size, dtype=np.int64)
-        rank[np.lexsort((vocab, freq))] = np.arange(vocab.size)
-        order = np.lexsort((rank[token], owner))
-        owner, token = owner[order], token[order]
-        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-        prefix = sizes - np.ceil(t * sizes - 1e-9).astype(np.int64) + 1
-        prefix = np.clip(prefix, 0, sizes)
-        position = np.arange(owner.size) - starts[owner]
-        # A shingle only one article has cannot make a pair.
-        keep = (position < prefix[owner]) & (freq[token] > 1)
-        p_owner, p_token = owner[keep], token[keep]
-        by_token = np.argsort(p_token, kind="stable")
-        p_owner, p_token = p_owner[by_token], p_token[by_token]
-        for docs in np.split(p_owner, np.flatnonzero(np.diff(p_token)) + 1):
-            if docs.size > 1:
-                docs = sorted(set(docs.tolist()))
-                candidates.update((a, b) for k, a in enumerate(docs) for b in docs[k + 1:])
-    cache: dict[int, frozenset[str]] = {}
+        found.extend((a, b) for k, a in enumerate(same) for b in same[k + 1:])
+    hashes = _hashed_shingles(texts, size)
+    sizes = [h.size for h in hashes]
+    if sum(sizes):
+        # Global order: fewest texts first (counted per bucket of the hash's top 22 bits,
+        # a linear-time stand-in for exact counts), ties by hash. Any fixed total order is
+        # correct; rarest first keeps posting lists short.
+        shift = np.uint64(64 - 22)
+        counts = np.bincount((np.concatenate(hashes) >> shift).astype(np.int64),
+                             minlength=1 << 22)
+        keys, owners = [], []
+        for i, h in enumerate(hashes):
+            if not h.size:
+                continue
+            c = counts[(h >> shift).astype(np.int64)]
+            order = np.lexsort((h, c))[:h.size - math.ceil(t * h.size - 1e-9) + 1]
+            chosen = h[order][c[order] > 1]  # a shingle only one text has makes no pair
+            keys.append(chosen)
+            owners.append(np.full(chosen.size, i, dtype=np.int64))
+        keys, owners = np.concatenate(keys), np.concatenate(owners)
+        by_key = np.argsort(keys, kind="stable")
+        candidates = _pairs_in_groups(keys[by_key], owners[by_key])
+        n = np.int64(len(texts))
+        codes = _sorted_unique(candidates[:, 0] * n + candidates[:, 1])
+        candidates = np.stack((codes // n, codes % n), axis=1)
+        cache: dict[int, frozenset[str]] = {}
 
-    def exact(i: int) -> frozenset[str]:
-        if i not in cache:
-            cache[i] = shingles(texts[i], dedupe.shingle)
-        return cache[i]
+        def strings(i: int) -> frozenset[str]:
+            if i not in cache:
+                cache[i] = shingles(texts[i], size)
+            return cache[i]
 
-    pairs = []
-    for i, j in sorted(candidates):
-        a, b = exact(i), exact(j)
-        small, large = sorted((len(a), len(b)))
-        # Jaccard <= small / large: skip the set operations when that cannot reach t.
-        if small >= t * large - _EPS and jaccard(a, b) >= t:
-            pairs.append((i, j))
-    return pairs
+        for i, j in candidates.tolist():
+            small, large = sorted((sizes[i], sizes[j]))
+            if small < t * large - 1e-6:  # Jaccard <= small / large cannot reach t
+                continue
+            a, b = (hashes[i], hashes[j]) if sizes[i] <= sizes[j] else (hashes[j], hashes[i])
+            at = np.minimum(np.searchsorted(b, a), b.size - 1)
+            common = int(np.count_nonzero(b[at] == a))  # both sorted and distinct
+            value = common / (sizes[i] + sizes[j] - common)
+            # Hashes give the exact Jaccard unless two shingles collide (64-bit hash: about
+            # one chance in 10**6 a week); a collision moves the value by a hair, so a pair
+            # near the threshold is decided on the strings themselves.
+            if abs(value - t) < 0.01:
+                value = jaccard(strings(i), strings(j))
+            if value >= t:
+                found.append((i, j))
+    return sorted(set(found))
 
 
 def merge_same_stories(articles: Sequence[StoredArticle],
