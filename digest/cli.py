@@ -104,6 +104,26 @@ def summarize_cmd(ctx: click.Context, files: tuple[Path, ...], as_json: bool, js
         sys.exit(1)
 
 
+@main.command("themes")
+@click.option("--jsonl", is_flag=True, required=True, help="Read JSON Lines {id, text, title} "
+              "on stdin, group them all as one week, write {id, theme, story} per input line.")
+@click.pass_context
+def themes_cmd(ctx: click.Context, jsonl: bool) -> None:
+    """Group a collection of articles into themes and stories, as a digest would.
+
+    Exit status 1 if any line was malformed."""
+    from .themes.batch import themes_jsonl
+
+    errors = 0
+    for record, problem in themes_jsonl(sys.stdin.buffer, _config(ctx)):
+        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        if problem:
+            errors += 1
+            click.echo(f"digest: {problem}", err=True)
+    sys.stdout.flush()
+    sys.exit(1 if errors else 0)
+
+
 @main.command("ingest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.pass_context
