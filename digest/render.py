@@ -28,7 +28,7 @@ import jinja2
 
 from .config import Config
 from .model import StoredArticle, StoryGroup, Theme
-from .themes import OTHER, articles_of, display_title
+from .themes import OTHER, articles_of, display_title, week_highlights
 from .weeks import BASIS_LABELS, IsoWeek, effective_date
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -67,6 +67,7 @@ class StoryView:
     also_in: tuple[SourceView, ...]
     sentences: tuple[str, ...]
     keywords: tuple[str, ...]
+    printings: int = 1  # times the story was printed this week
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,21 @@ class ThemeView:
     automatic: bool
     other: bool  # the final 其他 group of stories nothing else took
     colour: str
-    article_count: int
+    article_count: int  # printings: every article, reprints included
     stories: tuple[StoryView, ...]
+    story_count: int = 0  # what the chart and the contents count
+
+
+@dataclass(frozen=True)
+class HighlightView:
+    """One line of 本周要点: a story's title and key sentence, linked to the story below."""
+
+    title: str
+    anchor: str
+    theme: str
+    theme_anchor: str
+    sentence: str
+    printings: int
 
 
 @dataclass(frozen=True)
@@ -114,6 +128,7 @@ class DigestView:
     themes: tuple[ThemeView, ...]
     chart: Chart
     file_stem: str
+    highlights: tuple[HighlightView, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -198,20 +213,22 @@ def _story_view(story: StoryGroup) -> StoryView:
         date=cn_date(day), date_iso=day.isoformat() if day else "", basis=BASIS_LABELS[basis],
         source=_source_view(lead, None),
         also_in=tuple(_source_view(a, title) for a in story.also_in),
-        sentences=tuple(s.text for s in lead.sentences), keywords=lead.keywords)
+        sentences=tuple(s.text for s in lead.sentences), keywords=lead.keywords,
+        printings=1 + len(story.also_in))
 
 
 def theme_chart(themes: Sequence[ThemeView], width: int = 400) -> Chart:
-    """Horizontal bars, one per theme, lengths proportional to article counts.
+    """Horizontal bars, one per theme, lengths proportional to story counts (a story printed
+    five times is one story).
 
     A narrow drawing (400 units) so that on a phone, where it is shown about 360 px wide,
     the 14-unit labels stay readable; the page caps its width on large screens."""
     label_width, bar_height, gap, count_room = 122, 20, 7, 30
-    most = max((t.article_count for t in themes), default=1) or 1
+    most = max((t.story_count for t in themes), default=1) or 1
     span = width - label_width - count_room
     bars = tuple(
-        Bar(label=t.name, anchor=t.anchor, count=t.article_count, colour=t.colour,
-            y=gap + i * (bar_height + gap), width=round(span * t.article_count / most, 1))
+        Bar(label=t.name, anchor=t.anchor, count=t.story_count, colour=t.colour,
+            y=gap + i * (bar_height + gap), width=round(span * t.story_count / most, 1))
         for i, t in enumerate(themes))
     return Chart(width=width, height=gap + len(bars) * (bar_height + gap),
                  label_width=label_width, bar_height=bar_height, bars=bars)
@@ -230,14 +247,22 @@ def digest_view(week: IsoWeek, themes: Sequence[Theme], title: str) -> DigestVie
             name=theme.name, label=theme.label, anchor=f"theme-{i}", automatic=theme.automatic,
             other=theme.automatic and theme.name == OTHER, colour=colour,
             article_count=sum(1 + len(s.also_in) for s in theme.stories),
-            stories=tuple(_story_view(s) for s in theme.stories)))
+            stories=tuple(_story_view(s) for s in theme.stories),
+            story_count=len(theme.stories)))
+    anchors = {t.name: v.anchor for t, v in zip(themes, views)}
+    highlights = tuple(
+        HighlightView(title=display_title(h.story.lead), anchor=f"article-{h.story.lead.id}",
+                      theme=h.theme, theme_anchor=anchors[h.theme], sentence=h.sentence.text,
+                      printings=1 + len(h.story.also_in))
+        for h in week_highlights(themes, OTHER))
     articles = articles_of(themes)
     return DigestView(
         title=title, week=str(week), monday=week.monday.isoformat(),
         sunday=week.sunday.isoformat(), date_range=cn_range(week.monday, week.sunday),
         issue_count=len({a.issue_id for a in articles}), article_count=len(articles),
         story_count=sum(len(t.stories) for t in themes), theme_count=len(themes),
-        themes=tuple(views), chart=theme_chart(views), file_stem=digest_file_stem(week))
+        themes=tuple(views), chart=theme_chart(views), file_stem=digest_file_stem(week),
+        highlights=highlights)
 
 
 # -- templates ----------------------------------------------------------------------------
