@@ -17,20 +17,24 @@ from digest.config import (
     ThemeConfig,
     load_config,
 )
+from digest.model import KeySentence, StoryGroup, Theme
 from digest.store import open_store
 from digest.themes import (
     OTHER,
     articles_of,
     claim,
-    cluster_stories,
     comparable_text,
     display_title,
     group_week,
     jaccard,
     merge_same_stories,
+    merge_same_stories_exact,
     score_theme,
     shingles,
+    similar_pairs,
+    similar_pairs_exact,
     theme_rules,
+    week_highlights,
 )
 from digest.weeks import IsoWeek
 
@@ -154,48 +158,113 @@ def test_shingles_of_short_and_empty_texts():
     assert jaccard(frozenset(), frozenset()) == 0.0
 
 
+def test_prefix_filter_finds_exactly_the_pairs_of_all_pairs_comparison():
+    rng = random.Random(11)
+    alphabet = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动"
+    base = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(20, 400)))
+            for _ in range(60)]
+    texts = list(base)
+    for text in base[:40]:  # printings: cut, extended, edited in the middle
+        cut = rng.randrange(len(text) // 3 + 1)
+        texts.append(text[cut:] + text[: rng.randrange(20)])
+        middle = len(text) // 2
+        texts.append(text[:middle] + "另据报道" + text[middle + 5:])
+    texts += ["", "短", "短", "短文", "五个字文本", "五个字文本"]  # empty and sub-shingle texts
+    rng.shuffle(texts)
+    for threshold in (0.2, 0.35, 0.5, 0.65, 0.8, 0.95, 1.0):
+        dedupe = DedupeConfig(similarity=threshold)
+        exact = similar_pairs_exact(texts, dedupe)
+        assert similar_pairs(texts, dedupe) == exact, threshold
+        assert exact  # the test would prove nothing without pairs to find
+    for size in (3, 8):
+        dedupe = DedupeConfig(similarity=0.5, shingle=size)
+        assert similar_pairs(texts, dedupe) == similar_pairs_exact(texts, dedupe)
+
+
+def test_same_story_groups_equal_the_exact_methods():
+    rng = random.Random(3)
+    arts = []
+    for i in range(30):
+        body = STORY[rng.randrange(40):] if i % 3 == 0 else "".join(
+            rng.sample("甲乙丙丁戊己庚辛壬癸子丑寅卯辰巳午未申酉戌亥", 20)) * 3
+        arts.append(stored(f"第{i}篇", body, position=i))
+    for dedupe in (DedupeConfig(), DedupeConfig(similarity=0.8), DedupeConfig(similarity=0.3)):
+        assert merge_same_stories(arts, dedupe) == merge_same_stories_exact(arts, dedupe)
+    assert any(g.also_in for g in merge_same_stories(arts, DedupeConfig()))
+
+
 # -- automatic clustering -----------------------------------------------------------------
 
 def _unclaimable(title, keywords):
     return stored(title, f"{title}。{'、'.join(keywords)}。", keywords=keywords)
 
 
-def test_unclaimed_articles_cluster_by_keywords_and_lone_ones_go_to_other(config):
-    config = dataclasses.replace(config, themes=[ThemeConfig("体育", ["足球"])])
-    arts = [
-        _unclaimable("图书馆延长开放时间", ("图书馆", "阅读", "开放", "读者")),
-        _unclaimable("全民阅读月启动", ("阅读", "图书馆", "书香", "活动")),
-        _unclaimable("书香社区评选揭晓", ("书香", "阅读", "社区", "图书馆")),
-        _unclaimable("暴雨过后道路抢修", ("道路", "抢修", "暴雨", "交通")),
-        _unclaimable("约稿启事", ("投稿", "邮箱")),
-        stored("市足球联赛开幕", "足球联赛今天开幕。", keywords=("足球",)),
-    ]
+TOPICS = {
+    "足球": ["足球", "比赛", "球队", "联赛", "冠军", "教练", "球员", "进球", "球迷", "赛季"],
+    "金融": ["银行", "贷款", "利率", "存款", "金融", "信贷", "储户", "理财", "汇率", "债券"],
+    "天气": ["降雨", "气温", "暴雨", "天气", "气象台", "台风", "预警", "大风", "冷空气", "雷阵雨"],
+    "教育": ["学校", "学生", "教师", "课程", "考试", "校园", "高考", "家长", "课堂", "作业"],
+    "医疗": ["医院", "医生", "患者", "手术", "疾病", "治疗", "门诊", "护士", "药品", "病房"],
+}
+FILLER = ["今天", "记者", "了解到", "表示", "目前", "已经", "同时", "相关", "情况", "进一步"]
+
+
+def made_up_week(per_topic=9, seed=5):
+    """A labelled week: articles drawn from five vocabularies with shared filler words."""
+    rng = random.Random(seed)
+    arts, labels = [], {}
+    for topic, words in TOPICS.items():
+        for k in range(per_topic):
+            sentences = ["，".join(rng.sample(words, 4) + rng.sample(FILLER, 2)) + "。"
+                         for _ in range(6)]
+            art = stored(f"{rng.choice(words)}{rng.choice(words)}{k}", "\n".join(sentences),
+                         keywords=tuple(rng.sample(words, 3)), position=k)
+            arts.append(art)
+            labels[art.id] = topic
+    return arts, labels
+
+
+def test_a_made_up_labelled_week_is_grouped_by_topic(config):
+    config = dataclasses.replace(config, themes=[])
+    arts, labels = made_up_week()
     themes = group_week(arts, config)
-    assert [t.name for t in themes] == ["体育", "阅读、图书馆、书香", OTHER]
-    auto = themes[1]
-    assert auto.automatic and auto.label == "阅读、图书馆、书香"
-    assert {s.lead.title for s in auto.stories} == {"图书馆延长开放时间", "全民阅读月启动",
-                                                    "书香社区评选揭晓"}
-    assert {s.lead.title for s in themes[2].stories} == {"暴雨过后道路抢修", "约稿启事"}
-    assert not themes[0].automatic
+    groups = {t.name: {labels[a.id] for a in articles_of([t])} for t in themes}
+    assert len(themes) == len(TOPICS) and OTHER not in groups
+    assert all(len(topics) == 1 for topics in groups.values()), groups  # every group pure
+    for theme in themes:  # the label is the group's own vocabulary
+        (topic,) = groups[theme.name]
+        assert theme.automatic and set(theme.label.split("、")) <= set(TOPICS[topic])
+    assert group_week(list(reversed(arts)), config) == themes  # input order doesn't matter
 
 
-def test_cluster_thresholds_are_configurable(config):
-    config = dataclasses.replace(config, themes=[ThemeConfig("体育", ["足球"])])
-    pair = [_unclaimable("甲", ("阅读", "图书馆", "书香", "活动")),
-            _unclaimable("乙", ("阅读", "道路", "抢修", "交通"))]
-    loose = dataclasses.replace(config, clustering=ClusteringConfig(similarity=0.1))
-    strict = dataclasses.replace(config, clustering=ClusteringConfig(similarity=0.9))
-    assert [t.name for t in group_week(pair, loose)][0] != OTHER
-    assert [t.name for t in group_week(pair, strict)] == [OTHER]
-    big_groups_only = dataclasses.replace(
-        config, clustering=ClusteringConfig(similarity=0.1, min_size=3))
-    assert [t.name for t in group_week(pair, big_groups_only)] == [OTHER]
+def test_named_themes_keep_first_claim_and_the_rest_is_clustered(config):
+    config = dataclasses.replace(config, themes=[ThemeConfig("体育", TOPICS["足球"])])
+    arts, labels = made_up_week()
+    themes = group_week(arts, config)
+    assert themes[0].name == "体育" and not themes[0].automatic
+    assert {labels[a.id] for a in articles_of(themes[:1])} == {"足球"}
+    assert all(labels[a.id] != "足球" for a in articles_of(themes[1:]))
+    assert all(t.automatic for t in themes[1:])
 
 
-def test_articles_without_keywords_do_not_cluster(config):
-    stories = merge_same_stories([_unclaimable("甲", ()), _unclaimable("乙", ())], DedupeConfig())
-    assert sorted(map(len, cluster_stories(stories, stories, config.clustering))) == [1, 1]
+def test_stories_that_share_no_words_go_to_other(config):
+    config = dataclasses.replace(config, themes=[])
+    arts, _ = made_up_week(per_topic=4)
+    lone = [stored("约稿启事", "欢迎来稿，请发邮箱。"), stored("更正", "昨日本版一处笔误。")]
+    themes = group_week(arts + lone, config)
+    assert themes[-1].name == OTHER
+    assert {s.lead.id for s in themes[-1].stories} == {a.id for a in lone}
+
+
+def test_cluster_settings_are_configurable(config):
+    arts, _ = made_up_week(per_topic=4)
+    config = dataclasses.replace(config, themes=[])
+    strict = dataclasses.replace(config, clustering=ClusteringConfig(similarity=1.01))
+    assert [t.name for t in group_week(arts, strict)] == [OTHER]
+    big_only = dataclasses.replace(config, clustering=ClusteringConfig(min_size=50))
+    assert [t.name for t in group_week(arts, big_only)] == [OTHER]
+    few = dataclasses.replace(config, clustering=ClusteringConfig(max_groups=2))
+    assert len([t for t in group_week(arts, few) if t.name != OTHER]) <= 2
 
 
 def test_every_article_lands_exactly_once(config):
@@ -326,6 +395,41 @@ def test_week_iso_rules():
         IsoWeek.parse("2021-W53")
     with pytest.raises(ValueError):
         IsoWeek.parse("last week")
+
+
+def test_a_week_without_shared_words_is_all_other(config):
+    config = dataclasses.replace(config, themes=[ThemeConfig("体育", ["足球"])])
+    arts = [_unclaimable("甲", ()), _unclaimable("乙", ()), _unclaimable("丙", ("阅读",))]
+    themes = group_week(arts, config)
+    assert [t.name for t in themes] == [OTHER]
+    assert len(articles_of(themes)) == 3
+
+
+# -- 本周要点 ------------------------------------------------------------------------------
+
+def _story(title, position=0, printings=1, keywords=("测试",), chars=600):
+    def one(i):
+        return stored(title, "字" * chars, keywords=keywords, position=position,
+                      sentences=(KeySentence(0, f"{title}的要点。", 0.9),
+                                 KeySentence(1, f"{title}的次要。", 0.1)))
+    lead = one(0)
+    return StoryGroup(lead=lead, also_in=tuple(one(i) for i in range(1, printings)))
+
+
+def test_highlights_span_themes_and_prefer_front_pages_and_reprints():
+    a = Theme("甲", "甲", False, (_story("甲头版", 0), _story("甲二", 6), _story("甲三", 7)))
+    b = Theme("乙", "乙", False, (_story("乙多次", 5, printings=4), _story("乙二", 8)))
+    c = Theme("丙", "丙", True, (_story("丙一", 3), _story("丙二", 9)))
+    other = Theme(OTHER, OTHER, True, (_story("约稿", 0),))
+    picked = week_highlights([a, b, c, other], OTHER)
+    titles = [h.story.lead.title for h in picked]
+    assert len(picked) == 3  # a small week: three
+    assert {h.theme for h in picked} == {"甲", "乙", "丙"}  # one per theme before any second
+    assert "约稿" not in titles and titles[0] == "甲头版"
+    assert "乙多次" in titles
+    assert all(h.sentence.text.endswith("的要点。") for h in picked)  # its best sentence
+    many = Theme("丁", "丁", False, tuple(_story(f"丁{i}", i + 1) for i in range(20)))
+    assert len(week_highlights([a, many], OTHER)) == 5
 
 
 def test_similarity_zero_still_names_every_group(config):
