@@ -9,7 +9,7 @@
   week of 10 or more, in more than half of them; then LSA (TruncatedSVD, up to
   [clustering].dimensions) and unit length, so that related words (疫苗 / 接种) meet.
 - Groups: k-means for every k from 2 up to a cap that grows with the square root of the
-  number of stories (at most [clustering].max_groups), keeping the k with the best silhouette;
+  number of stories (sqrt(n), at most [clustering].max_groups), keeping the k with the best silhouette;
   in a large week k is chosen on a fixed sample of 1,000 stories and the final k-means runs on
   all. A story whose cosine to its group's centre is below [clustering].similarity, or that
   has no word another story shares, goes to 其他, as do groups smaller than min_size.
@@ -88,7 +88,7 @@ def _choose_k(points, clustering: ClusteringConfig) -> int:
     from sklearn.metrics import silhouette_score
 
     m = points.shape[0]
-    most = min(clustering.max_groups, max(2, round(math.sqrt(m / 2))), m - 1)
+    most = min(clustering.max_groups, max(2, round(math.sqrt(m))), m - 1)
     if most < 2:
         return 1
     sample = points
