@@ -104,7 +104,9 @@ def test_digest_header_counts_and_dates(seeded):
     with open_store(config) as st:
         articles = st.articles_in_week(IsoWeek(2022, 34))
     themes = group_week(articles, config)
-    assert f"**{len(articles)}** 篇文章" in md and f"**{len(themes)}** 个主题" in md
+    stories = sum(len(t.stories) for t in themes)
+    assert f"**{stories}** 则报道" in md and f"**{len(themes)}** 个主题" in md
+    assert "篇文章" not in md
     assert "**1** 期报纸" in md
     assert "（报头日期）" in md and "（电头日期）" in md  # the digest says which date placed it
     html_page = (config.paths.output / "digest-2022-W34.html").read_text("utf-8")
@@ -227,6 +229,38 @@ def test_chart_bars_scale_with_counts(tmp_path):
     assert [b.count for b in chart.bars] == [3, 1]
     assert chart.bars[0].width == pytest.approx(3 * chart.bars[1].width, rel=0.01)
     assert chart.bars[1].colour != chart.bars[0].colour  # 其他 is grey
+
+
+def test_a_story_printed_many_times_counts_once_and_says_so(tmp_path):
+    config = _theme_config(tmp_path)
+    body = "创城工作督导组深入背街小巷实地察看环境卫生和车辆停放情况,要求狠抓落实整改。" * 3
+    printings = [stored("督导创城", body, keywords=("创城",), position=i,
+                        sentences=(KeySentence(0, "要求狠抓落实整改。", 0.9),))
+                 for i in range(50)]
+    other = stored("创城志愿者在行动", "志愿者清理小广告,创城从我做起。创城。", keywords=("创城",),
+                   sentences=(KeySentence(0, "志愿者清理小广告。", 0.9),))
+    rendered = render_week(config, IsoWeek(2022, 34), group_week([*printings, other], config))
+    view = digest_view(IsoWeek(2022, 34), rendered.themes, "t")
+    assert [b.count for b in theme_chart(view.themes).bars] == [2]  # stories, not printings
+    assert "**2** 则报道（见报 51 篇次）" in rendered.markdown
+    assert "50 篇" not in rendered.markdown and "51 篇文章" not in rendered.html
+    assert "本周刊登 50 次" in rendered.markdown and "本周刊登 50 次" in rendered.html
+    assert "1. 文明城市创建（2 则）" in rendered.markdown
+
+
+def test_highlights_lead_the_digest_and_link_to_their_stories(seeded):
+    config, _ = seeded
+    md = (config.paths.output / "digest-2022-W34.md").read_text("utf-8")
+    page = (config.paths.output / "digest-2022-W34.html").read_text("utf-8")
+    head, rest = md.split("## 主题分布", 1)
+    items = re.findall(r"^\d\. \*\*\[(.+?)\]\(#(article-\d+)\)\*\*（(.+?)）：(.+)$", head, re.M)
+    assert "## 本周要点" in head and 3 <= len(items) <= 5
+    assert len({theme for _, _, theme, _ in items}) == len(items)  # across themes
+    for title, anchor, _, sentence in items:
+        assert f'<a id="{anchor}"></a>\n\n### {title}' in rest  # the link reaches its story
+        assert f'<article id="{anchor}"' in page and f'href="#{anchor}"' in page
+        assert f"> {sentence}" in rest  # one of the story's own key sentences
+    assert page.index('id="highlights-title"') < page.index('id="chart-title"')
 
 
 def test_template_folder_overrides_one_file(tmp_path):
