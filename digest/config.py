@@ -104,7 +104,7 @@ class ClusteringConfig:
     similarity: float = 0.2  # least cosine (LSA space) of a story to its group's centre
     min_size: int = 2  # smaller groups go to 其他
     label_keywords: int = 3
-    max_groups: int = 15  # automatic groups in one week, at most
+    max_groups: int = 15  # themes in a digest, named ones included (>= 2 automatic)
     dimensions: int = 100  # LSA dimensions
 
 

@@ -8,10 +8,10 @@
   工作 that every story uses weighs nothing), dropping words in fewer than 2 stories or, in a
   week of 10 or more, in more than half of them; then LSA (TruncatedSVD, up to
   [clustering].dimensions) and unit length, so that related words (疫苗 / 接种) meet.
-- Groups: k-means for every k from 2 up to a cap that grows with the square root of the
-  number of stories (sqrt(n), at most [clustering].max_groups), keeping the k with the best silhouette;
-  in a large week k is chosen on a fixed sample of 1,000 stories and the final k-means runs on
-  all. A story whose cosine to its group's centre is below [clustering].similarity, or that
+- Groups: k-means for every k from 2 up to sqrt(n) (n stories; at most what
+  [clustering].max_groups leaves after the named themes), keeping the k with the best
+  silhouette; in a large week k is chosen on a fixed sample of 1,000 stories and the final
+  k-means runs on all. A story whose cosine to its group's centre is below [clustering].similarity, or that
   has no word another story shares, goes to 其他, as do groups smaller than min_size.
 - Labels: the group's most distinctive words, i.e. mean TF-IDF weight inside the group minus
   outside it, among words at least a quarter of the group uses; a word the ranker also picked
