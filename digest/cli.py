@@ -14,6 +14,7 @@ import click
 from . import decode, parse as parse_stage
 from . import rank as rank_stage
 from .config import Config, ConfigError, load_config
+from .sanitize import shown
 
 
 def _config(ctx: click.Context) -> Config:
@@ -45,7 +46,7 @@ def _parsed_issues(files: tuple[Path, ...], failures: list[str]):
             yield path, parse_stage.parse_issue(decode.read_issue_file(path))
         except decode.DecodeError as exc:
             failures.append(str(exc))
-            click.echo(f"digest: {exc}", err=True)
+            click.echo(f"digest: {shown(exc)}", err=True)
 
 
 @main.command("parse")
@@ -122,7 +123,8 @@ def ingest_cmd(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     if not results:
         _fail("no issue files (*.txt) found in " + ", ".join(map(str, paths)))
     for result in results:
-        click.echo(f"digest: {result.message}" if result.status == "failed" else result.message,
+        message = shown(result.message)  # a file name cannot forge a line
+        click.echo(f"digest: {message}" if result.status == "failed" else message,
                    err=result.status == "failed")
     stored = sum(r.status == "stored" for r in results)
     skipped = sum(r.status == "skipped" for r in results)
@@ -178,8 +180,18 @@ def _service_logging(level: str = "INFO") -> None:
     """Timestamped lines on stderr (journald keeps them); APScheduler's per-run chatter off."""
     import logging
 
-    logging.basicConfig(level=getattr(logging, level), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .sanitize import shown
+
+    class OneLineFormatter(logging.Formatter):
+        """A message (file names, article text in errors) never forges a log line; the
+        traceback, added after this, keeps its lines."""
+
+        def formatMessage(self, record: logging.LogRecord) -> str:
+            return shown(super().formatMessage(record))
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level), handlers=[handler])
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
@@ -192,6 +204,7 @@ def run_cmd(ctx: click.Context, dry_run: bool) -> None:
 
     Exit status 1 when another digest process holds the state folder."""
     from . import schedule
+    from .ingest import NotTheFilesFault, UnsafeFolder
     from .store import StoreError
 
     # Quiet unless something happened or went wrong, so cron mails only when there is news.
@@ -200,6 +213,8 @@ def run_cmd(ctx: click.Context, dry_run: bool) -> None:
         code, report = schedule.run(_config(ctx), dry_run=dry_run)
     except StoreError as exc:
         _fail(str(exc))
+    except (UnsafeFolder, NotTheFilesFault) as exc:
+        _fail(str(exc), 1)
     if report is not None:
         for line in schedule.report_lines(report):
             click.echo(line)
