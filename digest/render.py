@@ -158,8 +158,9 @@ def cn_range(monday: dt.date, sunday: dt.date) -> str:
 # 000_99462eab.txt) CommonMark never reads it as markup, and escaping it there is noise.
 _MD_SPECIAL = re.compile(r"([\\`*{}\[\]<>|#&~])|(?<![0-9A-Za-z])(_)|(_)(?![0-9A-Za-z])")
 # What opens a block when it starts a line: a list item (`- `, `+ `, `1. `, `1) `), a
-# setext underline or thematic break (`===`, `---`). Leading spaces would make a code block.
-_MD_LINE_START = re.compile(r"^(?:([-+=])|(\d{1,9})([.)]))")
+# thematic break or setext underline (`---`, `===`). `*`, `#` and `>` are escaped anywhere.
+_MD_LINE_START = re.compile(r"^(?:([-+])(?=[ \t]|$|[- \t]*$)|(=)(?==*[ \t]*$)"
+                            r"|(\d{1,9})([.)])(?=[ \t]|$))")
 
 
 def md_escape(text: str | None) -> str:
@@ -170,7 +171,7 @@ def md_escape(text: str | None) -> str:
     text = " ".join(clean(text or "").split("\n")).lstrip(" \t")
     text = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
     return _MD_LINE_START.sub(
-        lambda m: ("\\" + m.group(1)) if m.group(1) else f"{m.group(2)}\\{m.group(3)}", text)
+        lambda m: f"{m.group(3)}\\{m.group(4)}" if m.group(3) else "\\" + m.group(0), text)
 
 
 # -- view building ------------------------------------------------------------------------

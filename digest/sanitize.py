@@ -6,7 +6,7 @@ for good (XML 1.0 forbids ESC and VT, so one headline holding them makes feed.xm
 by every reader) and let others forge lines (a newline in a file name). So:
 
 - `clean(text)` removes what no output may carry: C0 controls except tab and newline, DEL,
-  C1 controls, U+FFFE/U+FFFF and lone surrogates. It is applied before storing and again to
+  C1 controls (NEL becomes a space), U+FFFE/U+FFFF and lone surrogates. It is applied before storing and again to
   every rendered page, so a digest stored by an older version is cleaned when it is rebuilt.
 - `shown(text)` is for a single line of a log or a report (file names above all): it keeps
   the text readable but writes every control character, line break and lone surrogate as a
@@ -27,8 +27,9 @@ _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def clean(text: str) -> str:
-    """`text` without the characters no output may hold (see the module docstring)."""
-    return _UNSAFE.sub("", text) if text else text
+    """`text` without the characters no output may hold (see the module docstring); NEL
+    (U+0085), a line break in some encodings, becomes a space so words stay apart."""
+    return _UNSAFE.sub(lambda m: " " if m.group(0) == "\x85" else "", text) if text else text
 
 
 def clean_optional(text: str | None) -> str | None:
