@@ -211,11 +211,11 @@ def _base_url(value: str) -> str:
 
 
 # Placeholders that email.subject / email.unsubscribe may use (see digest/deliver.py), with a
-# sample value of the type each has, to compile a template once at load.
+# sample value to compile a template once at load; deliver fills every one in as a string.
 SUBJECT_FIELDS = ("title", "week", "start", "end", "stories", "name", "headline")
 UNSUBSCRIBE_FIELDS = ("email",)
 _SAMPLES = {"title": "每周要闻摘要", "week": "2022-W34", "start": "2022-08-22",
-            "end": "2022-08-28", "stories": 12, "name": "编辑部", "headline": "标题",
+            "end": "2022-08-28", "stories": "12", "name": "编辑部", "headline": "标题",
             "email": "editor@example.org"}
 _MAX_WIDTH = 200  # a wider field is a typo, and a huge one exhausts memory at send time
 
