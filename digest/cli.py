@@ -176,21 +176,24 @@ def build_cmd(ctx: click.Context, week_text: str | None, all_weeks: bool,
         sys.exit(1)
 
 
+def one_line_formatter(fmt: str):
+    """A log formatter whose message (file names, text from articles in errors) cannot forge
+    a line: controls and line breaks are escaped; a traceback, added after it, keeps its."""
+    import logging
+
+    class OneLineFormatter(logging.Formatter):
+        def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+            return shown(super().formatMessage(record))
+
+    return OneLineFormatter(fmt)
+
+
 def _service_logging(level: str = "INFO") -> None:
     """Timestamped lines on stderr (journald keeps them); APScheduler's per-run chatter off."""
     import logging
 
-    from .sanitize import shown
-
-    class OneLineFormatter(logging.Formatter):
-        """A message (file names, article text in errors) never forges a log line; the
-        traceback, added after this, keeps its lines."""
-
-        def formatMessage(self, record: logging.LogRecord) -> str:
-            return shown(super().formatMessage(record))
-
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(one_line_formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=getattr(logging, level), handlers=[handler])
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 

@@ -344,3 +344,14 @@ def test_a_key_sentence_that_looks_like_a_list_stays_in_the_quote(tmp_path):
         [rendered] = pipeline.build_weeks(config, None, store=store).digests
     assert "> \\- 要加强领导。" in rendered.markdown
     assert "> 1\\. 要压实责任。" in rendered.markdown
+
+
+def test_log_lines_show_file_names_escaped():
+    import logging
+
+    from digest.cli import one_line_formatter
+
+    record = logging.LogRecord("digest.ingest", logging.WARNING, __file__, 1, "%s: %s -> %s",
+                               (FORGED, "failed", "/x"), None)
+    line = one_line_formatter("%(levelname)s %(name)s: %(message)s").format(record)
+    assert "\n" not in line and line.startswith("WARNING digest.ingest: x.txt\\nfailed: forged")
