@@ -89,8 +89,9 @@ _SYSTEM_TREES = tuple(Path(p) for p in ("/bin", "/boot", "/dev", "/etc", "/lib",
 
 def _expand(path: Path, info: ValidationInfo) -> Path:
     """`~` and relative paths: relative to the config file's folder."""
-    if not str(path) or str(path) == ".":
-        raise ValueError("empty path; give a folder name such as \"inbox\"")
+    if str(path) == ".":  # what Path("") becomes too
+        raise ValueError("an empty path or \".\" (the config file's own folder, config.toml and "
+                         "all); give a folder name such as \"inbox\"")
     try:
         path = path.expanduser()
     except RuntimeError:
@@ -619,7 +620,10 @@ def load_config(path: Path | None = None, *, must_exist: bool = False) -> Config
     try:
         config = _validator().validate_python(raw, context={"base": base})
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {_message(exc.errors()[0])}") from None
+        error = exc.errors()[0]
+        origin = (f" (the value comes from ${HOME_ENV})" if os.environ.get(HOME_ENV)
+                  and tuple(error["loc"][:2]) == ("paths", "state") else "")
+        raise ConfigError(f"{path}: {_message(error)}{origin}") from None
     config = dataclasses.replace(config, source=path)
     try:
         _check(config)
