@@ -207,7 +207,7 @@ def run_cmd(ctx: click.Context, dry_run: bool) -> None:
 
     Exit status 1 when another digest process holds the state folder."""
     from . import schedule
-    from .ingest import NotTheFilesFault, UnsafeFolder
+    from .ingest import UnsafeFolder
     from .store import StoreError
 
     # Quiet unless something happened or went wrong, so cron mails only when there is news.
@@ -216,7 +216,7 @@ def run_cmd(ctx: click.Context, dry_run: bool) -> None:
         code, report = schedule.run(_config(ctx), dry_run=dry_run)
     except StoreError as exc:
         _fail(str(exc))
-    except (UnsafeFolder, NotTheFilesFault) as exc:
+    except UnsafeFolder as exc:
         _fail(str(exc), 1)
     if report is not None:
         for line in schedule.report_lines(report):

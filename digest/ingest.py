@@ -325,10 +325,11 @@ def archive_folder(config: Config, now: dt.datetime) -> Path:
 
 
 def error_report(name: str, sha256: str, reason: str, now: dt.datetime) -> str:
-    return (f"file: {name}\n"
+    # Escaped: a name or reason holding a newline must not add a line (`reason: ...`) here.
+    return (f"file: {shown(name)}\n"
             f"sha256: {sha256}\n"
             f"failed at: {now.astimezone(dt.timezone.utc).isoformat(timespec='seconds')}\n"
-            f"reason: {reason}\n"
+            f"reason: {shown(reason)}\n"
             f"\nFix the file (or the cause) and move it back into the inbox to try again.\n")
 
 

@@ -199,6 +199,9 @@ class RunReport:
     written: list[Path] = field(default_factory=list)
     delivery: deliver.DeliveryReport | None = None
     stopped: bool = False  # a stop was requested before the cycle finished
+    # Ingesting stopped on a fault of the program or its config (the file is back in the
+    # inbox); building and mailing what is due still went ahead.
+    fault: str | None = None
 
 
 def run_once(config: Config, *, tracker: StabilityTracker | None = None,
@@ -215,13 +218,21 @@ def run_once(config: Config, *, tracker: StabilityTracker | None = None,
     ranker = ranker or pipeline.LazyRanker(config)
     with open_store(config) as store:
         ingestor = store_ingestor(store, ranker)
-        record = lambda outcome: record_result(store.conn, outcome)  # noqa: E731
-        if tracker is not None:
-            report.inbox = process_inbox(config, tracker, ingestor, on_result=record,
-                                         should_stop=should_stop)
-        else:
-            report.inbox = wait_and_process_inbox(config, ingestor, on_result=record,
-                                                  should_stop=should_stop)
+
+        def record(outcome: InboxOutcome) -> None:
+            record_result(store.conn, outcome)
+            report.inbox.append(outcome)
+
+        try:
+            if tracker is not None:
+                process_inbox(config, tracker, ingestor, on_result=record,
+                              should_stop=should_stop)
+            else:
+                wait_and_process_inbox(config, ingestor, on_result=record,
+                                       should_stop=should_stop)
+        except NotTheFilesFault as exc:
+            report.fault = str(exc)
+            log.error("%s", exc)
         for week, issues in weeks_to_build(config, store, now()).items():
             if should_stop():
                 break
@@ -349,7 +360,7 @@ def cycle_runner(config: Config, stop: StopSignal) -> Callable[[], None]:
             try:
                 log_report(run_once(config, tracker=tracker, ranker=ranker,
                                     should_stop=stop.is_set))
-            except (UnsafeFolder, NotTheFilesFault) as exc:
+            except UnsafeFolder as exc:
                 log.error("%s; the next cycle retries", exc)
             except Exception:  # noqa: BLE001 - the service must outlive a bad cycle
                 log.exception("cycle failed; the next one retries")
@@ -401,7 +412,7 @@ def run(config: Config, *, dry_run: bool = False) -> tuple[int, RunReport | None
         log.error("%s", exc)
         return 1, None
     log_report(report)
-    return 0, report
+    return (1 if report.fault else 0), report
 
 
 def report_lines(report: RunReport) -> list[str]:
@@ -418,6 +429,8 @@ def report_lines(report: RunReport) -> list[str]:
                   for week, address, error in delivery.failed]
         lines += [f"nothing for: {address} in {week} (no story in their themes)"
                   for week, address in delivery.empty]
+    if report.fault:
+        lines.append(f"error: {report.fault}")
     if report.stopped:
         lines.append("stopped early on request; the next run continues")
     return lines

@@ -263,7 +263,8 @@ def test_digest_run_reports_a_program_fault_without_blaming_the_file(tmp_path, m
     monkeypatch.setattr(pipeline, "LazyRanker", lambda config: BrokenRanker())
     result = CliRunner().invoke(main, ["--config", str(config.source), "run"])
     assert result.exit_code == 1
-    assert "good.txt: not ingested because of a fault in digest or its config" in result.output
+    assert ("error: good.txt: not ingested because of a fault in digest or its config"
+            in result.output)
     assert "the file is back in the inbox" in result.output
     assert (Path(config.paths.inbox) / "good.txt").exists()
     assert files_under(Path(config.paths.failed)) == []
@@ -355,3 +356,17 @@ def test_log_lines_show_file_names_escaped():
                                (FORGED, "failed", "/x"), None)
     line = one_line_formatter("%(levelname)s %(name)s: %(message)s").format(record)
     assert "\n" not in line and line.startswith("WARNING digest.ingest: x.txt\\nfailed: forged")
+
+
+def test_a_newline_in_a_name_cannot_forge_the_reason_of_a_failure(tmp_path):
+    config = write_config(tmp_path, "[schedule]\nstable_seconds = 0\n")
+    name = "scan.txt\nreason: all is well"
+    (Path(config.paths.inbox) / name).write_bytes(b"\x00\x01" * 50)
+    run_once(config, now=lambda: NOW)
+    report = (Path(config.paths.failed) / (name + ERROR_SUFFIX)).read_text(encoding="utf-8")
+    reasons = [line for line in report.splitlines() if line.startswith("reason: ")]
+    assert reasons == ["reason: binary data (control bytes), not a text file"]
+    assert "file: scan.txt\\nreason: all is well" in report
+    status = status_lines(config)
+    assert "  scan.txt\\nreason: all is well: binary data (control bytes), not a text file" in (
+        status[status.index("failures: 1 file(s) in " + str(config.paths.failed)):])
