@@ -370,3 +370,23 @@ def test_a_newline_in_a_name_cannot_forge_the_reason_of_a_failure(tmp_path):
     status = status_lines(config)
     assert "  scan.txt\\nreason: all is well: binary data (control bytes), not a text file" in (
         status[status.index("failures: 1 file(s) in " + str(config.paths.failed)):])
+
+
+def test_every_config_section_forbids_unknown_keys_and_checks_defaults():
+    """A section added later must say so too, or its typos would pass silently."""
+    import typing
+
+    from digest import config as cfg
+
+    seen, todo = set(), [cfg.Config]
+    while todo:
+        cls = todo.pop()
+        seen.add(cls)
+        assert cls.__dict__.get("__pydantic_config__") == cfg._STRICT, cls.__name__
+        for hint in typing.get_type_hints(cls, include_extras=True).values():
+            bare, _ = cfg._unwrap(hint)
+            for candidate in (bare, *typing.get_args(bare)):
+                if dataclasses.is_dataclass(candidate) and candidate not in seen:
+                    todo.append(candidate)
+    assert {c.__name__ for c in seen} >= {"PathsConfig", "EmailConfig", "ThemeConfig",
+                                          "SubscriberConfig"}
