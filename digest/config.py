@@ -62,9 +62,14 @@ def _words(value: list[str]) -> list[str]:
     return value
 
 
-Text = Annotated[str, Strict(), Hint("a string")]
-Name = Annotated[str, Strict(), Field(min_length=1, max_length=200),
-                 AfterValidator(lambda v: _words([v])[0]), Hint("a non-empty string")]
+def _name(value: str) -> str:
+    if not value.strip():
+        raise ValueError(f"{value!r} is blank; give it a name with characters")
+    return value
+
+
+Name = Annotated[str, Strict(), Field(min_length=1, max_length=200), AfterValidator(_name),
+                 Hint("a non-empty string")]
 Words = Annotated[list[Annotated[str, Strict()]], AfterValidator(_words),
                   Hint('a list of non-empty strings, e.g. ["word", "other"]')]
 Flag = Annotated[bool, Strict(), Hint("true or false")]
@@ -87,8 +92,22 @@ _SYSTEM_TREES = tuple(Path(p) for p in ("/bin", "/boot", "/dev", "/etc", "/lib",
                                         "/usr/lib", "/usr/sbin"))
 
 
+def _os_errors_are_values(check: typing.Callable) -> typing.Callable:
+    """A path the system refuses to look at (too long, a loop of links) is a bad value too:
+    pydantic turns only ValueError into a message, anything else would be a traceback."""
+    def wrapped(path: Path, info: ValidationInfo) -> Path:
+        try:
+            return check(path, info)
+        except OSError as exc:
+            raise ValueError(f"{_shown(str(path))} cannot be used ({exc.strerror or exc}); "
+                             f"give a plain path") from None
+    return wrapped
+
+
 def _expand(path: Path, info: ValidationInfo) -> Path:
     """`~` and relative paths: relative to the config file's folder."""
+    if any(len(os.fsencode(part)) > 255 for part in path.parts) or len(str(path)) > 1024:
+        raise ValueError(f"{_shown(str(path))} is too long for a path; give a shorter one")
     if str(path) == ".":  # what Path("") becomes too
         raise ValueError("an empty path or \".\" (the config file's own folder, config.toml and "
                          "all); give a folder name such as \"inbox\"")
@@ -111,6 +130,10 @@ def _work_folder(path: Path, info: ValidationInfo) -> Path:
                 or any(candidate.is_relative_to(tree) for tree in _SYSTEM_TREES)):
             raise ValueError(f"{str(path)!r} is a system folder (or inside one); digest moves "
                              f"and writes files there: give a folder of its own")
+    for part in (path, *path.parents):
+        if part.is_symlink() and not part.exists():
+            raise ValueError(f"{str(part)!r} is a broken symbolic link (or a loop of them); "
+                             f"fix or remove it, or name another folder")
     if path.exists() and not path.is_dir():
         raise ValueError(f"{str(path)!r} is a file, not a folder; name a folder (it is created "
                          f"when missing)")
@@ -125,6 +148,9 @@ def _work_folder(path: Path, info: ValidationInfo) -> Path:
 
 def _read_folder(path: Path, info: ValidationInfo) -> Path:
     path = _expand(path, info)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{str(path)!r} is a file, not a folder; name a folder or remove the "
+                         f"key")
     if not path.is_dir():
         raise ValueError(f"folder {str(path)!r} does not exist; create it or remove the key")
     return path
@@ -132,6 +158,8 @@ def _read_folder(path: Path, info: ValidationInfo) -> Path:
 
 def _file(path: Path, info: ValidationInfo) -> Path:
     path = _expand(path, info)
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{str(path)!r} is not a regular file; name a file or remove the key")
     if not path.is_file():
         raise ValueError(f"file {str(path)!r} does not exist; create it or remove the key")
     if not os.access(path, os.R_OK):
@@ -159,10 +187,13 @@ def _word_file(path: Path, info: ValidationInfo) -> Path:
     return path
 
 
-WorkFolder = Annotated[Path, AfterValidator(_work_folder), Hint("a folder path")]
-ReadFolder = Annotated[Path, AfterValidator(_read_folder), Hint("a folder path")]
-WordFile = Annotated[Path, AfterValidator(_word_file), Hint("a UTF-8 text file path")]
-PemFile = Annotated[Path, AfterValidator(_file), Hint("a file path")]
+WorkFolder = Annotated[Path, AfterValidator(_os_errors_are_values(_work_folder)),
+                       Hint("a folder path")]
+ReadFolder = Annotated[Path, AfterValidator(_os_errors_are_values(_read_folder)),
+                       Hint("a folder path")]
+WordFile = Annotated[Path, AfterValidator(_os_errors_are_values(_word_file)),
+                     Hint("a UTF-8 text file path")]
+PemFile = Annotated[Path, AfterValidator(_os_errors_are_values(_file)), Hint("a file path")]
 
 
 def _timezone(name: str) -> str:

@@ -62,7 +62,7 @@ PATH_KEYS = [("paths", "inbox"), ("paths", "archive"), ("paths", "failed"),
 # accepted config never writes outside it.
 PATHS = ["inbox", "box2", "deep/new/folder", "a-file", "a-file/sub", "~nouser/x", "~", "/",
          "/etc", "/usr/lib/digest", "/proc/self", "", ".", "binary.dat", "words.txt",
-         "latin1.txt", "tpl", "nowhere"]
+         "latin1.txt", "tpl", "nowhere", "x" * 300, "a" * 5000, "/dev/zero", "link-loop"]
 FIELDS = ["{title}", "{week}", "{start}", "{end}", "{stories}", "{name}", "{headline}",
           "{email}", "{stories:>5}", "{stories:d}", "{title:d}", "{title:>99999999}",
           "{title:,}", "{headline!r}", "{name!x}", "{0}", "{}", "{title.__class__}",
@@ -192,6 +192,8 @@ def prepare(folder: Path) -> None:
     (folder / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
     (folder / "words.txt").write_text("东昌府区\n", encoding="utf-8")
     (folder / "tpl").mkdir(exist_ok=True)
+    if not (folder / "link-loop").is_symlink():
+        (folder / "link-loop").symlink_to("link-loop")
 
 
 KEY_IN_MESSAGE = re.compile(r"^digest: bad config: \S+config\.toml: ([a-z_]+(\[\d+\])?"

@@ -190,6 +190,13 @@ BAD_CONFIG = [
     ('[text]\nstopwords = "latin1.txt"', "text.stopwords"),
     ("[schedule]\nignore = [\"\"]", "schedule.ignore"),
     ("[rank]\nsentences = true", "rank.sentences"),
+    (f'[paths]\ninbox = "{"a" * 5000}"', "paths.inbox"),
+    (f'[paths]\noutput = "deep/{"b" * 300}"', "paths.output"),
+    ('[text]\nuser_dict = "/dev/zero"', "text.user_dict"),
+    ('[paths]\ntemplates = "a-file"', "paths.templates"),
+    ('[digest]\ntitle = "   "', "digest.title"),
+    ('[paths]\ninbox = "link-loop"', "paths.inbox"),
+    ('[paths]\narchive = "link-loop/x"', "paths.archive"),
     ("[email]\nenabled = \"yes\"", "email.enabled"),
 ]
 
@@ -200,6 +207,7 @@ def config_dir(tmp_path, monkeypatch):
     (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
     (tmp_path / "binary.dat").write_bytes(b"\x00\x01\x02PK\x03\x04" * 50)
     (tmp_path / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    (tmp_path / "link-loop").symlink_to("link-loop")
     return tmp_path
 
 
