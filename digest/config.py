@@ -548,11 +548,14 @@ def _message(error: dict) -> str:
     if kind == "literal_error":
         choices = re.findall(r"'([^']*)'", error.get("ctx", {}).get("expected", ""))
         return f"{key}: {_shown(value)} is not one of {', '.join(choices)}"
+    blocks = loc[0] in ("themes", "subscribers") and len(loc) <= 2
     if kind in ("dataclass_type", "dict_type", "model_type", "dataclass_args_type"):
-        return f"{key}: expected a table ([{key}]), got {_shown(value)}"
+        table = f"[[{loc[0]}]] block" if blocks else f"[{key}]"
+        return f"{key}: expected a table ({table}), got {_shown(value)}"
     if kind == "list_type":
-        return (f"{key}: expected {hint or 'a list'}, got {_shown(value)}; "
-                f"write it as [\"...\", \"...\"]")
+        how = (f"write each as a [[{loc[0]}]] block" if blocks
+               else "write it as [\"...\", \"...\"]")
+        return f"{key}: expected {hint or 'a list'}, got {_shown(value)}; {how}"
     if kind in _TYPE_WORDS:
         return f"{key}: expected {_TYPE_WORDS[kind]}, got {_shown(value)}" + (
             f"; use {hint}" if hint and hint != "a string" else "")
