@@ -259,7 +259,7 @@ def test_stories_that_share_no_words_go_to_other(config):
 def test_cluster_settings_are_configurable(config):
     arts, _ = made_up_week(per_topic=4)
     config = dataclasses.replace(config, themes=[])
-    strict = dataclasses.replace(config, clustering=ClusteringConfig(similarity=1.01))
+    strict = dataclasses.replace(config, clustering=ClusteringConfig(similarity=0.999))
     assert [t.name for t in group_week(arts, strict)] == [OTHER]
     big_only = dataclasses.replace(config, clustering=ClusteringConfig(min_size=50))
     assert [t.name for t in group_week(arts, big_only)] == [OTHER]
