@@ -257,7 +257,7 @@ def test_highlights_lead_the_digest_and_link_to_their_stories(seeded):
     assert "## 本周要点" in head and 3 <= len(items) <= 5
     assert len({theme for _, _, theme, _ in items}) == len(items)  # across themes
     for title, anchor, _, sentence in items:
-        assert f'<a id="{anchor}"></a>\n\n### {title}' in rest  # the link reaches its story
+        assert f'### <a id="{anchor}"></a>{title}\n' in rest  # the link reaches its story
         assert f'<article id="{anchor}"' in page and f'href="#{anchor}"' in page
         assert f"> {sentence}" in rest  # one of the story's own key sentences
     assert page.index('id="highlights-title"') < page.index('id="chart-title"')
