@@ -174,30 +174,68 @@ def build_cmd(ctx: click.Context, week_text: str | None, all_weeks: bool,
         sys.exit(1)
 
 
-def _service_logging(level: str = "INFO") -> None:
-    """Timestamped lines on stderr (journald keeps them); APScheduler's per-run chatter off."""
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _service_logging(level: str = "INFO", verbose: int = 0, quiet: int = 0) -> None:
+    """Timestamped lines on stderr (journald keeps them); APScheduler's per-run chatter off.
+    Each -v is one level more detail than `level`, each -q one less."""
     import logging
 
-    logging.basicConfig(level=getattr(logging, level), stream=sys.stderr,
+    index = min(max(LEVELS.index(level) - verbose + quiet, 0), len(LEVELS) - 1)
+    logging.basicConfig(level=getattr(logging, LEVELS[index]), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(
+        logging.DEBUG if LEVELS[index] == "DEBUG" else logging.WARNING)
+
+
+def _verbosity(command):
+    command = click.option("-v", "--verbose", count=True,
+                           help="More log detail on stderr (-vv: debug).")(command)
+    return click.option("-q", "--quiet", count=True,
+                        help="Less log detail on stderr (-qq: errors only).")(command)
+
+
+def _parse_now(text: str | None, config: Config):
+    """--now 'YYYY-MM-DD HH:MM', read in [digest].timezone."""
+    import datetime as dt
+
+    if text is None:
+        return None
+    try:
+        naive = dt.datetime.strptime(text.strip(), "%Y-%m-%d %H:%M")
+    except ValueError:
+        _fail(f"--now: {text!r} is not 'YYYY-MM-DD HH:MM' (in {config.digest.timezone}), "
+              f"e.g. --now '2022-08-29 09:00'")
+    return naive.replace(tzinfo=config.tz)
 
 
 @main.command("run")
 @click.option("--dry-run", is_flag=True, help="Write .eml files to <output>/eml/ instead of "
               "sending; the email ledger is left as it was.")
+@click.option("--now", "now_text", metavar="'YYYY-MM-DD HH:MM'", default=None,
+              help="Run as if it were this time (in [digest].timezone): for replaying a "
+              "timeline and for tests. Default: the real clock.")
+@_verbosity
 @click.pass_context
-def run_cmd(ctx: click.Context, dry_run: bool) -> None:
+def run_cmd(ctx: click.Context, dry_run: bool, now_text: str | None, verbose: int,
+            quiet: int) -> None:
     """Do the service's work once: inbox, build due weeks, send due email; then exit.
 
-    Exit status 1 when another digest process holds the state folder."""
+    Exit status: 0 all done; 1 another digest process holds the state folder; 2 bad config
+    (a missing inbox, an unset password variable); 3 an inbox file failed (see failed/);
+    4 a mail waits for a retry; 5 a mail was given up. Several: the highest."""
     from . import schedule
     from .store import StoreError
 
+    config = _config(ctx)
+    now = _parse_now(now_text, config)
     # Quiet unless something happened or went wrong, so cron mails only when there is news.
-    _service_logging("WARNING")
+    _service_logging("WARNING", verbose, quiet)
     try:
-        code, report = schedule.run(_config(ctx), dry_run=dry_run)
+        code, report = schedule.run(config, dry_run=dry_run, now=now)
+    except ConfigError as exc:
+        _fail(f"bad config: {exc}")
     except StoreError as exc:
         _fail(str(exc))
     if report is not None:
@@ -207,16 +245,20 @@ def run_cmd(ctx: click.Context, dry_run: bool) -> None:
 
 
 @main.command("serve")
+@_verbosity
 @click.pass_context
-def serve_cmd(ctx: click.Context) -> None:
+def serve_cmd(ctx: click.Context, verbose: int, quiet: int) -> None:
     """Run unattended: scan the inbox every schedule.scan_seconds and send the weekly digest.
 
     Stops cleanly (exit 0) on SIGTERM or Ctrl-C; exit status 1 when another instance holds
-    the state folder."""
+    the state folder, 2 for a bad config (checked before starting: folders, password)."""
     from . import schedule
 
-    _service_logging()
-    sys.exit(schedule.serve(_config(ctx)))
+    _service_logging("INFO", verbose, quiet)
+    try:
+        sys.exit(schedule.serve(_config(ctx)))
+    except ConfigError as exc:
+        _fail(f"bad config: {exc}")
 
 
 @main.command("status")

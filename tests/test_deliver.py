@@ -27,8 +27,9 @@ HTML = """<!DOCTYPE html><html><head><style>h1 { color: #b23a48; } p { margin: 0
 </head><body><h1>{title}</h1>{items}</body></html>"""
 
 
-def compose(week: str, names) -> Letter | None:
-    """A composer over THEMES: only the named themes (none named: all)."""
+def compose(week: str, subscriber) -> Letter | None:
+    """A composer over THEMES: only the subscriber's themes (none named: all)."""
+    names = subscriber.themes if subscriber is not None else ()
     chosen = [n for n in THEMES if not names or n in names]
     stories = [s for n in chosen for s in THEMES[n]]
     if not stories:
@@ -144,7 +145,7 @@ def test_a_sent_digest_is_never_sent_again(tmp_path, smtp):
 
 def test_message_id_is_deterministic(tmp_path):
     config = make_config(tmp_path, 25)
-    letter = compose(WEEK, ())
+    letter = compose(WEEK, None)
     subscriber = config.subscribers[0]
     one = build_message(config, subscriber, letter, NOW)
     two = build_message(config, subscriber, letter, NOW + dt.timedelta(hours=5))
@@ -276,7 +277,7 @@ name = "Reader\\r\\nBcc: name@evil.example"
 """)
     evil = "头条\r\nBcc: victim@evil.example\r\nX-Injected: yes\u2028Cc: cc@evil.example\n\nbody"
 
-    def evil_compose(week, names):
+    def evil_compose(week, subscriber):
         return Letter(week=week, start=dt.date(2026, 3, 2), end=dt.date(2026, 3, 8),
                       text=f"{evil}\n", html=f"<p>{evil}</p>", stories=1, headline=evil)
 
@@ -332,10 +333,10 @@ def test_a_week_that_cannot_be_composed_does_not_block_the_others(tmp_path, smtp
     controller, mailbox = smtp()
     config = make_config(tmp_path, controller.port)
 
-    def half_broken(week, names):
+    def half_broken(week, subscriber):
         if week == "2026-W09":
             raise ValueError("template error")
-        return compose(week, names)
+        return compose(week, subscriber)
 
     with open_store(config) as store:
         report = deliver_due(config, store.conn, ["2026-W09", WEEK], half_broken, now=NOW)
