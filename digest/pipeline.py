@@ -13,6 +13,7 @@ close their own.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,9 +175,33 @@ def build_weeks(config: Config, weeks: Sequence[IsoWeek] | None = None,
         entries = [IndexEntry(week=d.week, updated=d.updated_at, issue_count=d.issue_count,
                               article_count=d.article_count, theme_count=d.theme_count,
                               feed_html=d.feed_html) for d in db.digests()]
+    remove_stale_pages(out_dir, {e.week for e in entries})
     written.append(write_atomic(out_dir / "index.html", render_index(config, entries, env)))
     written.append(write_atomic(out_dir / "feed.xml", render_feed(config, entries, env)))
     return BuildResult(written=tuple(written), digests=tuple(digests), empty_weeks=tuple(empty))
+
+
+_PAGE_RE = re.compile(r"^digest-(\d{4}-W\d{2})\.(md|html)$")
+
+
+def remove_stale_pages(out_dir: Path, weeks: set[IsoWeek]) -> list[Path]:
+    """Delete our own pages of weeks that no longer have a digest (after the move to issue
+    weeks, e.g. 2022-W33 whose stories now belong to their issue's 2022-W34), so no page
+    outlives the index that stopped listing it. Only files named digest-YYYY-Www.md/.html."""
+    removed = []
+    if not out_dir.is_dir():
+        return removed
+    for path in out_dir.iterdir():
+        match = _PAGE_RE.match(path.name)
+        if match and path.is_file() and not path.is_symlink():
+            try:
+                week = IsoWeek.parse(match.group(1))
+            except ValueError:
+                continue
+            if week not in weeks:
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def latest_week(config: Config, *, store: Store | None = None) -> IsoWeek | None:
