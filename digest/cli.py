@@ -106,29 +106,62 @@ def summarize_cmd(ctx: click.Context, files: tuple[Path, ...], as_json: bool, js
 
 @main.command("ingest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-q", "--quiet", is_flag=True, help="Only the summary line (and failures).")
 @click.pass_context
-def ingest_cmd(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+def ingest_cmd(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
     """Parse, rank and store issue files (folders: every *.txt inside).
 
-    A file already stored (same bytes) is skipped with a message. Exit status 1 when any
-    file could not be read."""
+    A file already stored (same bytes) is skipped with a message. On a terminal a progress
+    bar shows how far it is; Ctrl-C stops after saying what was stored (files are stored
+    whole or not at all, so running it again continues). Exit status 1 when any file could
+    not be read, 130 when interrupted."""
+    import time
+
+    from tqdm import tqdm
+
     from . import pipeline  # imported here: the store and ranker are not needed by `parse`
     from .store import StoreError
 
+    files = pipeline.issue_files(paths)
+    if not files:
+        _fail("no issue files (*.txt) found in " + ", ".join(map(str, paths)), 1)
+    started = time.monotonic()
+    results: list[pipeline.IngestResult] = []
+    # tqdm draws only on a terminal (disable=None), on stderr, so stdout stays the record.
+    bar = tqdm(total=len(files), unit="file", file=sys.stderr, leave=False,
+               disable=True if quiet else None, dynamic_ncols=True)
+
+    def on_result(result: pipeline.IngestResult) -> None:
+        results.append(result)
+        bar.update(1)
+        failed = result.status == "failed"
+        if quiet and not failed:
+            return
+        line = f"digest: {result.message}" if failed else result.message
+        tqdm.write(line, file=sys.stderr if failed else sys.stdout)
+
+    def summary() -> str:
+        stored = [r for r in results if r.status == "stored"]
+        skipped = sum(r.status == "skipped" for r in results)
+        failed = sum(r.status == "failed" for r in results)
+        return (f"{len(stored)} stored, {skipped} skipped, {failed} failed "
+                f"({sum(r.articles for r in stored)} articles stored, "
+                f"{time.monotonic() - started:.1f} s)")
+
     try:
-        results = pipeline.ingest_paths(_config(ctx), paths)
+        pipeline.ingest_paths(_config(ctx), files, on_result=on_result)
     except StoreError as exc:
+        bar.close()
         _fail(str(exc))
-    if not results:
-        _fail("no issue files (*.txt) found in " + ", ".join(map(str, paths)))
-    for result in results:
-        click.echo(f"digest: {result.message}" if result.status == "failed" else result.message,
-                   err=result.status == "failed")
-    stored = sum(r.status == "stored" for r in results)
-    skipped = sum(r.status == "skipped" for r in results)
-    failed = sum(r.status == "failed" for r in results)
-    click.echo(f"{stored} stored, {skipped} skipped, {failed} failed")
-    if failed:
+    except KeyboardInterrupt:
+        bar.close()
+        click.echo(f"interrupted: {summary()} before stopping; {len(files) - len(results)} "
+                   f"of {len(files)} files not done (run it again to continue: stored files "
+                   f"are skipped)", err=True)
+        sys.exit(130)
+    bar.close()
+    click.echo(summary())
+    if any(r.status == "failed" for r in results):
         sys.exit(1)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -136,10 +136,19 @@ def store_decoded(store: Store, decoded: DecodedText, ranker: Summarizer,
 
 
 def ingest_paths(config: Config, paths: Iterable[Path], *, store: Store | None = None,
-                 ranker: Summarizer | None = None) -> list[IngestResult]:
+                 ranker: Summarizer | None = None,
+                 on_result: Callable[[IngestResult], None] | None = None
+                 ) -> list[IngestResult]:
+    """Ingest every issue file; `on_result` hears of each file as soon as it is done (the
+    CLI's progress), so an interrupted run can say what was already stored."""
     ranker = ranker or LazyRanker(config)
+    results = []
     with _store(config, store) as db:
-        return [ingest_file(db, path, ranker) for path in issue_files(paths)]
+        for path in issue_files(paths):
+            results.append(ingest_file(db, path, ranker))
+            if on_result is not None:
+                on_result(results[-1])
+    return results
 
 
 def build_week(store: Store, config: Config, week: IsoWeek, env=None) -> RenderedDigest | None:
