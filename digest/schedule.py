@@ -168,8 +168,12 @@ def oldest_mailable(config: Config, now: dt.datetime) -> IsoWeek:
 def weeks_to_mail(config: Config, store: Store, now: dt.datetime) -> list[IsoWeek]:
     """Every due week of the catch-up window, with articles or not: a week without papers
     still carries the late stories of the week before (its composer returns None, and the
-    ledger says `empty`, when there is nothing)."""
-    week, weeks = oldest_mailable(config, now), []
+    ledger says `empty`, when there is nothing). Weeks before the first stored article have
+    nothing to carry, so the window starts there at the earliest."""
+    stored = store.weeks()
+    if not stored:
+        return []
+    week, weeks = max(oldest_mailable(config, now), stored[0]), []
     while is_due(config, week, now):
         weeks.append(week)
         week = IsoWeek.of(week.monday + dt.timedelta(days=7))
