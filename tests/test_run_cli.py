@@ -73,9 +73,8 @@ def test_a_folder_that_is_a_file_is_a_config_error(tmp_path, key):
     if folder.is_dir():
         folder.rmdir()
     folder.write_text("not a folder")
-    result = digest(config, "run")
-    assert result.returncode == 2
-    assert f"paths.{key}" in result.stderr and "is a file" in result.stderr
+    with pytest.raises(ConfigError, match=rf"paths\.{key}: .* is a file, not a folder"):
+        schedule.check_start(config)
 
 
 def test_archive_failed_and_output_are_created_when_missing(tmp_path):
@@ -104,12 +103,16 @@ def test_now_must_be_a_time(tmp_path):
 
 # -- exit statuses for cron ---------------------------------------------------------------
 
-def test_run_exits_3_when_a_file_failed(tmp_path):
+def test_run_exits_3_when_a_file_failed_and_q_hides_the_warning(tmp_path):
     config = write_config(tmp_path, "[schedule]\nstable_seconds = 0\n")
     (Path(config.paths.inbox) / "empty.txt").write_bytes(b"")
     result = digest(config, "run")
     assert result.returncode == 3, result.stderr
-    assert "failed: empty.txt" in result.stdout
+    assert "failed: empty.txt" in result.stdout and "WARNING" in result.stderr
+    (Path(config.paths.inbox) / "empty2.txt").write_bytes(b"")
+    quiet = digest(config, "run", "-q")
+    assert quiet.returncode == 3 and "WARNING" not in quiet.stderr
+    assert "failed: empty2.txt" in quiet.stdout  # the report itself is not a log line
     assert digest(config, "run").returncode == 0  # reported once; `status` keeps showing it
 
 
@@ -166,16 +169,6 @@ def test_without_base_url_the_mail_has_no_dead_links_and_run_says_so_once(tmp_pa
     # Separators are text, so they survive the CSS inliner (no ::before content).
     assert re.search(r"（电头日期）</span> · <span", html)
     assert "::before" not in html
-
-
-def test_run_is_quiet_by_default_and_q_hides_warnings(tmp_path):
-    config = write_config(tmp_path, "[schedule]\nstable_seconds = 0\n")
-    (Path(config.paths.inbox) / "empty.txt").write_bytes(b"")
-    assert "WARNING" in digest(config, "run").stderr  # the failed file
-    (Path(config.paths.inbox) / "empty2.txt").write_bytes(b"")
-    quiet = digest(config, "run", "-q")
-    assert quiet.returncode == 3 and "WARNING" not in quiet.stderr
-    assert "failed: empty2.txt" in quiet.stdout  # the report itself is not a log line
 
 
 # -- digest ingest for people -------------------------------------------------------------
