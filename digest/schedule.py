@@ -216,7 +216,7 @@ def store_composer(config: Config, store: Store, now: dt.datetime) -> deliver.Co
     every theme) that they have not had, and a 补发 section with earlier weeks' stories of
     the catch-up window that arrived after those weeks were mailed to them."""
     grouped: dict[IsoWeek, tuple[Theme, ...]] = {}
-    built = {d.week for d in store.digests()}
+    built = {IsoWeek.parse(row[0]) for row in store.conn.execute("SELECT week FROM digests")}
 
     def themes_of(week: IsoWeek) -> tuple[Theme, ...]:
         if week not in grouped:
