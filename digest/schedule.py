@@ -226,13 +226,16 @@ def store_composer(config: Config, store: Store, now: dt.datetime) -> deliver.Co
     def compose(week: str, subscriber: SubscriberConfig) -> deliver.Letter | None:
         iso = IsoWeek.parse(week)
         delivered = deliver.delivered_articles(store.conn, subscriber.email)
-        # Stories of a week whose own mail is waiting for a retry go with that retry.
-        waiting = {r.week for r in deliver.ledger_rows(store.conn)
-                   if r.subscriber == subscriber.email.lower() and r.status == "retry"}
+        # Late stories come only from weeks whose own mail to this subscriber is settled
+        # (sent, empty or given up): a week waiting for a retry, or not mailed yet (a dry
+        # run, which records nothing), carries its stories itself.
+        settled = {r.week for r in deliver.ledger_rows(store.conn)
+                   if r.subscriber == subscriber.email.lower()
+                   and r.status in ("sent", "empty", "gave_up")}
         main, ids = undelivered(themes_of(iso), subscriber.themes, delivered)
         late = []
         for earlier in store.weeks():
-            if oldest_mailable(config, now) <= earlier < iso and str(earlier) not in waiting:
+            if oldest_mailable(config, now) <= earlier < iso and str(earlier) in settled:
                 themes, more = undelivered(themes_of(earlier), subscriber.themes, delivered)
                 if themes:
                     late.append((earlier, themes))

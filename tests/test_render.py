@@ -286,3 +286,18 @@ def test_cli_build_week_all_and_default(seeded, tmp_path, monkeypatch):
     assert bad.exit_code == 2 and "2022-W34" in bad.output
     empty = runner.invoke(main, [*base, "--week", "2022-W10", "--out", str(tmp_path / "d")])
     assert empty.exit_code == 1 and "no stored articles in 2022-W10" in empty.output
+
+
+def test_pages_of_weeks_without_a_digest_are_removed(seeded, tmp_path):
+    """After the move to issue weeks, e.g. 2022-W33's old page: the next build removes it
+    (only our own page names), so no page outlives the index that stopped listing it."""
+    config, _ = seeded
+    out = tmp_path / "site"
+    out.mkdir()
+    for name in ("digest-2022-W33.html", "digest-2022-W33.md", "notes.html",
+                 "digest-2022-W33.html.bak"):
+        (out / name).write_text("old", encoding="utf-8")
+    pipeline.build_weeks(config, [IsoWeek(2022, 34)], out)
+    names = sorted(p.name for p in out.iterdir())
+    assert "digest-2022-W33.html" not in names and "digest-2022-W33.md" not in names
+    assert {"notes.html", "digest-2022-W33.html.bak", "digest-2022-W34.html"} <= set(names)
