@@ -43,11 +43,11 @@ from .config import Config, ConfigError, SubscriberConfig
 from .ingest import (CLAIM_DIR, ERROR_SUFFIX, InboxOutcome, Ingestor, StabilityTracker,
                      inbox_candidates, is_ignored, process_inbox, recent_results,
                      record_result, wait_and_process_inbox)
+from .model import Theme
 from .render import mail_links, render_week
 from .store import Store, open_store
 from .themes import group_week
 from .weeks import IsoWeek
-from .model import Theme
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +249,6 @@ def store_composer(config: Config, store: Store, now: dt.datetime) -> deliver.Co
                               html=rendered.html, stories=rendered.story_count,
                               headline=lead.title or "", article_ids=tuple(sorted(ids)))
     return compose
-
 
 
 # -- one cycle ----------------------------------------------------------------------------

@@ -154,8 +154,7 @@ def test_a_5xx_reply_gives_up_at_once_with_the_servers_reason(tmp_path):
 def test_without_base_url_the_mail_has_no_dead_links_and_run_says_so_once(tmp_path):
     controller, mailbox = start_smtp()
     try:
-        config = mail_config(tmp_path, controller.port, subscribers := "")
-        del subscribers
+        config = mail_config(tmp_path, controller.port)
         (Path(config.paths.inbox) / "issue.txt").write_bytes(ONE_WEEK_SEED.read_bytes())
         result = digest(config, "run", "--now", "2022-09-05 09:00", "-v")
     finally:
