@@ -228,3 +228,25 @@ def test_header_injection_from_an_article_headline_stays_in_the_subject(tmp_path
     subject = str(msg["Subject"])
     assert subject.startswith("2022-W35 ") and "\n" not in subject and "\r" not in subject
     assert "Bcc: victim@evil.example X-Injected: yes" in subject
+
+
+def test_a_dry_run_shows_each_story_once_across_its_mails(tmp_path, smtp):
+    """Nothing is recorded in a dry run, so an earlier week's stories must not reappear in
+    a later week's 补发 section as if they had arrived late."""
+    import email as email_pkg
+    import email.policy as email_policy
+
+    controller, _ = smtp
+    config = service_config(tmp_path, controller.port)
+    drop_seeds(config)
+    dry = run_once(config, dry_run=True,
+                   now=at(dt.datetime(2022, 9, 5, 9, 0, tzinfo=SHANGHAI)))  # W34 and W35 due
+    mails = [p for p in dry.delivery.written if p.name == "all@example.org.eml"]
+    assert sorted(p.parent.name for p in mails) == ["2022-W34", "2022-W35"]
+    titles = []
+    for path in mails:
+        msg = email_pkg.message_from_bytes(path.read_bytes(), policy=email_policy.default)
+        text = msg.get_body(("plain",)).get_content()
+        assert "补发" not in text
+        titles += [line[2:] for line in text.splitlines() if line.startswith("* ")]
+    assert len(titles) == len(set(titles)) == 18  # 9 stories each, none twice
