@@ -14,6 +14,7 @@ import click
 from . import decode, parse as parse_stage
 from . import rank as rank_stage
 from .config import Config, ConfigError, load_config
+from .sanitize import shown
 
 
 def _config(ctx: click.Context) -> Config:
@@ -45,7 +46,7 @@ def _parsed_issues(files: tuple[Path, ...], failures: list[str]):
             yield path, parse_stage.parse_issue(decode.read_issue_file(path))
         except decode.DecodeError as exc:
             failures.append(str(exc))
-            click.echo(f"digest: {exc}", err=True)
+            click.echo(f"digest: {shown(exc)}", err=True)
 
 
 @main.command("parse")
@@ -137,7 +138,8 @@ def ingest_cmd(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None
         failed = result.status == "failed"
         if quiet and not failed:
             return
-        line = f"digest: {result.message}" if failed else result.message
+        message = shown(result.message)  # a file name cannot forge a line
+        line = f"digest: {message}" if failed else message
         tqdm.write(line, file=sys.stderr if failed else sys.stdout)
 
     def summary() -> str:
@@ -207,6 +209,18 @@ def build_cmd(ctx: click.Context, week_text: str | None, all_weeks: bool,
         sys.exit(1)
 
 
+def one_line_formatter(fmt: str):
+    """A log formatter whose message (file names, text from articles in errors) cannot forge
+    a line: controls and line breaks are escaped; a traceback, added after it, keeps its."""
+    import logging
+
+    class OneLineFormatter(logging.Formatter):
+        def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+            return shown(super().formatMessage(record))
+
+    return OneLineFormatter(fmt)
+
+
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -216,8 +230,9 @@ def _service_logging(level: str = "INFO", verbose: int = 0, quiet: int = 0) -> N
     import logging
 
     index = min(max(LEVELS.index(level) - verbose + quiet, 0), len(LEVELS) - 1)
-    logging.basicConfig(level=getattr(logging, LEVELS[index]), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(one_line_formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, LEVELS[index]), handlers=[handler])
     logging.getLogger("apscheduler").setLevel(
         logging.DEBUG if LEVELS[index] == "DEBUG" else logging.WARNING)
 
@@ -259,6 +274,7 @@ def run_cmd(ctx: click.Context, dry_run: bool, now_text: str | None, verbose: in
     (a missing inbox, an unset password variable); 3 an inbox file failed (see failed/);
     4 a mail waits for a retry; 5 a mail was given up. Several: the highest."""
     from . import schedule
+    from .ingest import UnsafeFolder
     from .store import StoreError
 
     config = _config(ctx)
@@ -271,6 +287,8 @@ def run_cmd(ctx: click.Context, dry_run: bool, now_text: str | None, verbose: in
         _fail(f"bad config: {exc}")
     except StoreError as exc:
         _fail(str(exc))
+    except UnsafeFolder as exc:
+        _fail(str(exc), 1)
     if report is not None:
         for line in schedule.report_lines(report):
             click.echo(line)
