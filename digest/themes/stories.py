@@ -5,15 +5,15 @@ Bodies are compared without the dateline and punctuation, because two papers pri
 report under different datelines ("东昌府讯" / "本报讯") and with different commas.
 
 Comparing every pair exactly is quadratic: 5,000 articles are 12.5 million pairs. So pairs
-are found with a prefix filter (Chaudhuri et al. 2006; Bayardo et al. 2007's all-pairs) and
-then verified with exact Jaccard over the shingle strings, which gives exactly the pairs the
-all-pairs comparison gives, not an approximation as MinHash LSH would: order every shingle
-by how many articles of the week contain it (rarest first); two sets with Jaccard >= t must
-share a shingle among the first |x| - ceil(t * |x|) + 1 of each. Rare shingles make short
-posting lists, so few pairs are ever looked at. The shingles are packed into integers with
-numpy for the filter (imported here, not at start-up); a packing that could collide (an
-alphabet too large for 64 bits) only adds candidates, which exact verification rejects, and
-misses a pair only if two different shingles collide on a 64-bit hash inside one pair.
+are found with a prefix filter (Chaudhuri et al. 2006; Bayardo et al. 2007) and only those
+are compared, which gives exactly the pairs the all-pairs comparison gives, not an
+approximation as MinHash LSH would: shingles are hashed to 64-bit integers (numpy, imported
+here, not at start-up) and ordered by how many texts of the week have them, rarest first
+(counted per bucket of the hash's top bits: any fixed total order is correct, rare-first
+only keeps posting lists short); two sets with Jaccard >= t must share a shingle among the
+first |x| - ceil(t * |x|) + 1 of each. A candidate's Jaccard is computed on the hashes, and
+decided on the shingle strings when it lies within 0.01 of t, so a hash collision (about one
+chance in a million a week) cannot flip a decision.
 """
 
 from __future__ import annotations
