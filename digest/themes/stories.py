@@ -167,20 +167,41 @@ def similar_pairs(texts: Sequence[str], dedupe: DedupeConfig) -> list[tuple[int,
         counts = np.bincount((np.concatenate(hashes) >> shift).astype(np.int64),
                              minlength=1 << 22)
         keys, owners = [], []
+        n = len(texts)
+        # Where each text's prefix ends in the global order, and how many shingles follow.
+        edge_count = np.zeros(n, dtype=np.int64)
+        edge_hash = np.zeros(n, dtype=np.uint64)
+        suffix = np.zeros(n, dtype=np.int64)
         for i, h in enumerate(hashes):
             if not h.size:
                 continue
             c = counts[(h >> shift).astype(np.int64)]
             order = np.lexsort((h, c))[:h.size - math.ceil(t * h.size - 1e-9) + 1]
+            edge_count[i], edge_hash[i] = c[order[-1]], h[order[-1]]
+            suffix[i] = h.size - order.size
             chosen = h[order][c[order] > 1]  # a shingle only one text has makes no pair
             keys.append(chosen)
             owners.append(np.full(chosen.size, i, dtype=np.int64))
         keys, owners = np.concatenate(keys), np.concatenate(owners)
         by_key = np.argsort(keys, kind="stable")
         candidates = _pairs_in_groups(keys[by_key], owners[by_key])
-        n = np.int64(len(texts))
-        codes = _sorted_unique(candidates[:, 0] * n + candidates[:, 1])
+        codes = np.sort(candidates[:, 0] * np.int64(n) + candidates[:, 1])
+        starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1]))
+                                ) if codes.size else np.zeros(0, dtype=np.int64)
+        shared = np.diff(np.concatenate((starts, [codes.size])))  # prefix shingles in common
+        codes = codes[starts]
         candidates = np.stack((codes // n, codes % n), axis=1)
+        # Overlap bound: the common shingles of x and y ordered up to the earlier of the two
+        # prefix ends are exactly the shared prefix shingles; the rest lie in the suffix of
+        # the text whose prefix ends first. Jaccard >= t needs an overlap of at least
+        # t / (1 + t) * (|x| + |y|).
+        edge_rank = np.empty(n, dtype=np.int64)
+        edge_rank[np.lexsort((edge_hash, edge_count))] = np.arange(n)
+        x, y = candidates[:, 0], candidates[:, 1]
+        later = np.where(edge_rank[x] <= edge_rank[y], suffix[x], suffix[y])
+        sizes_arr = np.asarray(sizes, dtype=np.int64)
+        need = t / (1 + t) * (sizes_arr[x] + sizes_arr[y])
+        candidates = candidates[shared + later >= need - 1e-6]
         cache: dict[int, frozenset[str]] = {}
 
         def strings(i: int) -> frozenset[str]:
