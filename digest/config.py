@@ -131,6 +131,11 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True)
+class IngestConfig:
+    workers: int = 0  # processes that decode, parse and rank; 0 = one per core
+
+
+@dataclass(frozen=True)
 class EmailConfig:
     enabled: bool = False
     host: str = "localhost"
@@ -165,6 +170,7 @@ class Config:
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     dedupe: DedupeConfig = field(default_factory=DedupeConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
     themes: list[ThemeConfig] = field(default_factory=lambda: list(DEFAULT_THEMES))
     subscribers: list[SubscriberConfig] = field(default_factory=list)
@@ -275,6 +281,8 @@ def _check(config: Config) -> None:
         raise ConfigError(f"schedule.digest_time: {config.schedule.digest_time!r} is not HH:MM, "
                           f"e.g. \"08:00\"")
     _check_service(config)
+    if config.ingest.workers < 0:
+        raise ConfigError("ingest.workers: must be 0 (one per core) or a number of processes")
     if config.rank.sentences < 1:
         raise ConfigError("rank.sentences: must be at least 1")
     if config.rank.ratio is not None and not 0 < config.rank.ratio <= 1:

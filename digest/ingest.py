@@ -13,7 +13,8 @@ The protocol, and why each step is safe against a crash (kill -9) at any point:
 3. Ingest: the file's sha256 decides. If the store already holds it (a duplicate, or a crash
    after step 3 committed but before step 4), it is not ingested again. Otherwise it is
    stored in one database transaction keyed by that sha256, so it is stored whole or not at
-   all.
+   all. (With several workers, a batch of files shares one transaction, each file in a
+   savepoint of it: still whole or not at all, and step 4 waits for the commit.)
 4. Move: to `archive/YYYY/MM/` (month of processing, in the digest time zone), or, if it
    could not be read, to `failed/` with `NAME.error.txt` beside it saying why. A name that
    is taken gets a suffix (`NAME-1.txt`); nothing is overwritten and input is never deleted.
@@ -34,19 +35,21 @@ import shutil
 import sqlite3
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from .config import Config
+from .workers import WorkerError
 
 log = logging.getLogger(__name__)
 
 CLAIM_DIR = ".processing"
 ERROR_SUFFIX = ".error.txt"
 # Errors that say "the machine is not ready", not "this file is bad": retry, don't fail it.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (sqlite3.OperationalError, MemoryError)
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (sqlite3.OperationalError, MemoryError,
+                                                     WorkerError)
 
 Outcome = Literal["ingested", "duplicate", "failed"]
 
@@ -62,17 +65,35 @@ class InboxOutcome:
     reason: str | None = None  # for failures: why, as written to the .error.txt
 
 
+# What became of one claimed file, before it is moved: "ingested", "duplicate", or the
+# exception that stopped it (transient ones leave it claimed).
+Verdict = tuple[Path, str, "str | BaseException"]
+
+
 @dataclass(frozen=True)
 class Ingestor:
-    """The two things the inbox needs from the rest of the pipeline.
+    """What the inbox needs from the rest of the pipeline.
 
     `is_stored(sha256)` tells whether a file with those bytes is already in the store;
     `ingest(path)` decodes, parses, ranks and stores one file in one transaction, raising
     (e.g. decode.DecodeError) when the file cannot be read.
+    `ingest_many(paths)`, if given, does the same for many claimed files at once (on every
+    core, commits batched): it yields one `Verdict` (path, sha256, verdict) per path, in
+    order, and only once the transaction that stored the file has committed, so a file is
+    never archived before it is safely stored. Without it, files go one by one.
     """
 
     is_stored: Callable[[str], bool]
     ingest: Callable[[Path], object]
+    ingest_many: Callable[[Iterable[Path]], Iterator[Verdict]] | None = None
+
+
+class Unreadable(Exception):
+    """A claimed file that cannot even be opened or hashed (e.g. no read permission)."""
+
+    def __init__(self, exc: OSError):
+        self.reason = f"cannot be read ({exc.strerror or exc})"
+        super().__init__(self.reason)
 
 
 # -- names and moves ----------------------------------------------------------------------
@@ -311,33 +332,61 @@ def describe_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{at}"
 
 
+def one_by_one(ingestor: Ingestor, paths: Iterable[Path]) -> Iterator[Verdict]:
+    """The verdicts of `ingestor.ingest`, one file and one transaction at a time."""
+    for path in paths:
+        try:
+            sha256 = file_sha256(path)
+        except OSError as exc:  # e.g. no read permission: the file's problem, not ours
+            yield path, "", Unreadable(exc)
+            continue
+        if ingestor.is_stored(sha256):
+            yield path, sha256, "duplicate"
+            continue
+        try:
+            ingestor.ingest(path)
+        except Exception as exc:  # noqa: BLE001 - settle() decides whose fault it is
+            yield path, sha256, exc
+            continue
+        yield path, sha256, "ingested"
+
+
+def settle(config: Config, path: Path, sha256: str, verdict: str | BaseException,
+           now: dt.datetime | None = None) -> InboxOutcome | None:
+    """Move a claimed file out of the claim folder according to its verdict.
+
+    Returns None when a transient error leaves the file claimed for a later retry.
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if isinstance(verdict, TRANSIENT_ERRORS):
+        log.warning("%s: not ingested this time, will retry (%s)", path.name, verdict)
+        return None
+    if isinstance(verdict, BaseException):  # any other failure is this file's problem
+        reason = describe_failure(verdict)
+        dest = move_to_failed(config, path, sha256, reason, now)
+        return InboxOutcome(path.name, sha256, "failed", dest, reason)
+    dest = move_file(path, free_path(archive_folder(config, now), path.name))
+    return InboxOutcome(path.name, sha256, "duplicate" if verdict == "duplicate"
+                        else "ingested", dest)
+
+
+def process_claimed_many(config: Config, paths: Iterable[Path], ingestor: Ingestor,
+                         now: dt.datetime | None = None) -> Iterator[InboxOutcome | None]:
+    """Ingest (or recognise) claimed files and move each out of the claim folder, in order;
+    None for a file a transient error leaves claimed."""
+    many = ingestor.ingest_many or (lambda files: one_by_one(ingestor, files))
+    for path, sha256, verdict in many(paths):
+        yield settle(config, path, sha256, verdict, now)
+
+
 def process_claimed(config: Config, path: Path, ingestor: Ingestor,
                     now: dt.datetime | None = None) -> InboxOutcome | None:
     """Ingest (or recognise) one claimed file and move it out of the claim folder.
 
     Returns None when a transient error leaves the file claimed for a later retry.
     """
-    now = now or dt.datetime.now(dt.timezone.utc)
-    try:
-        sha256 = file_sha256(path)
-    except OSError as exc:  # e.g. no read permission: the file's problem, not ours
-        reason = f"cannot be read ({exc.strerror or exc})"
-        return InboxOutcome(path.name, "", "failed",
-                            move_to_failed(config, path, "", reason, now), reason)
-    if ingestor.is_stored(sha256):
-        dest = move_file(path, free_path(archive_folder(config, now), path.name))
-        return InboxOutcome(path.name, sha256, "duplicate", dest)
-    try:
-        ingestor.ingest(path)
-    except TRANSIENT_ERRORS as exc:
-        log.warning("%s: not ingested this time, will retry (%s)", path.name, exc)
-        return None
-    except Exception as exc:  # noqa: BLE001 - any other failure is this file's problem
-        reason = describe_failure(exc)
-        dest = move_to_failed(config, path, sha256, reason, now)
-        return InboxOutcome(path.name, sha256, "failed", dest, reason)
-    dest = move_file(path, free_path(archive_folder(config, now), path.name))
-    return InboxOutcome(path.name, sha256, "ingested", dest)
+    [outcome] = process_claimed_many(config, [path], ingestor, now)
+    return outcome
 
 
 def process_inbox(config: Config, tracker: StabilityTracker, ingestor: Ingestor, *,
@@ -345,33 +394,35 @@ def process_inbox(config: Config, tracker: StabilityTracker, ingestor: Ingestor,
                   should_stop: Callable[[], bool] = lambda: False) -> list[InboxOutcome]:
     """One scan: resume claimed files, then claim and process every stable inbox file.
 
-    Files are handled one at a time in arrival order (mtime, then name); `should_stop` is
-    checked between files so a shutdown finishes the current file and no more.
+    Files are handled in arrival order (mtime, then name); `should_stop` is checked before
+    each file is claimed, so a shutdown finishes the files already taken and no more.
     """
     results: list[InboxOutcome] = []
 
-    def handle(path: Path) -> None:
-        result = process_claimed(config, path, ingestor)
+    def claimed() -> Iterator[Path]:
+        # Lazy: a file is claimed only when the ingestor asks for the next one, so a stop
+        # request leaves the rest in the inbox (with workers: a few files ahead are taken).
+        for path in claimed_files(config):
+            if should_stop():
+                return
+            yield path
+        candidates = inbox_candidates(config)
+        stable = tracker.observe(candidates)
+        for name in sorted(stable, key=lambda n: (candidates[n].st_mtime_ns, n)):
+            if should_stop():
+                return
+            tracker.forget(name)
+            path = claim(config, name)
+            if path is not None:
+                yield path
+
+    for result in process_claimed_many(config, claimed(), ingestor):
         if result is not None:
             level = logging.WARNING if result.outcome == "failed" else logging.INFO
             log.log(level, "%s: %s -> %s%s", result.name, result.outcome, result.moved_to,
                     f" ({result.reason})" if result.reason else "")
             results.append(result)
             on_result(result)
-
-    for path in claimed_files(config):
-        if should_stop():
-            return results
-        handle(path)
-    candidates = inbox_candidates(config)
-    stable = tracker.observe(candidates)
-    for name in sorted(stable, key=lambda n: (candidates[n].st_mtime_ns, n)):
-        if should_stop():
-            break
-        tracker.forget(name)
-        claimed = claim(config, name)
-        if claimed is not None:
-            handle(claimed)
     return results
 
 

@@ -160,12 +160,16 @@ def weeks_to_mail(config: Config, store: Store, now: dt.datetime) -> list[IsoWee
 # -- the stages, wired to the store -------------------------------------------------------
 
 
-def store_ingestor(store: Store, ranker: pipeline.Summarizer) -> Ingestor:
+def store_ingestor(store: Store, ranker: pipeline.Summarizer,
+                   preparer: pipeline.Preparer | None = None) -> Ingestor:
     """Decode errors propagate (the inbox moves the file to failed/); storing is one
-    transaction keyed by sha256 (pipeline.store_decoded)."""
+    transaction keyed by sha256 (pipeline.store_decoded). With a `preparer`, files are
+    decoded, parsed and ranked by its workers and stored in batches (ingest_claimed)."""
     def ingest(path: Path) -> object:
         return pipeline.store_decoded(store, decode.read_issue_file(path), ranker, path)
-    return Ingestor(is_stored=store.has_file, ingest=ingest)
+    many = None if preparer is None else (
+        lambda paths: pipeline.ingest_claimed(store, preparer, paths))
+    return Ingestor(is_stored=store.has_file, ingest=ingest, ingest_many=many)
 
 
 def store_composer(config: Config, store: Store) -> deliver.Composer:
@@ -212,8 +216,10 @@ def run_once(config: Config, *, tracker: StabilityTracker | None = None,
     """
     report = RunReport()
     ranker = ranker or pipeline.LazyRanker(config)
-    with open_store(config) as store:
-        ingestor = store_ingestor(store, ranker)
+    # Workers for this cycle only (started on the first file to parse): an idle service
+    # holds no rankers but its own. With [ingest].workers = 1, `ranker` does the work here.
+    with open_store(config) as store, pipeline.Preparer(config, ranker=ranker) as preparer:
+        ingestor = store_ingestor(store, ranker, preparer)
         record = lambda outcome: record_result(store.conn, outcome)  # noqa: E731
         if tracker is not None:
             report.inbox = process_inbox(config, tracker, ingestor, on_result=record,
