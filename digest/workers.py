@@ -28,6 +28,7 @@ import datetime as dt
 import multiprocessing
 import os
 import signal
+import threading
 import time
 import traceback
 from collections import deque
@@ -135,13 +136,23 @@ _config: Config | None = None
 _ranker: Summarizer | None = None
 
 
-def _start_worker(config: Config) -> None:
+def _start_worker(config: Config, parent: int) -> None:
     """Runs first in each worker. The parent decides when to stop (it finishes the files in
     flight on SIGTERM/Ctrl-C), so the workers do not act on those signals themselves."""
     global _config
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _config = config
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
+                     name="parent-watch").start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A parent killed outright (kill -9) cannot stop its workers, and a worker blocked on
+    sending a result nobody reads would wait forever: leave once the parent is gone."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def _work(path: Path) -> Prepared:
@@ -209,7 +220,7 @@ class Preparer:
             # at that moment would stay locked in the child forever.
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker, initargs=(self.config,))
+                initializer=_start_worker, initargs=(self.config, os.getpid()))
         try:
             return self._pool.submit(_work, path)
         except (BrokenProcessPool, RuntimeError, OSError) as exc:

@@ -157,3 +157,43 @@ def test_stored_files_are_skipped_without_starting_workers(tmp_path, workers):
     assert [prepared for _, prepared in results] == [None, None]
     again = pipeline.ingest_paths(config, files, workers=workers)
     assert [r.status for r in again] == ["skipped", "skipped"]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as fh:
+            found += [int(c) for c in fh.read().split()]
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_workers_leave_when_digest_ingest_is_killed(tmp_path):
+    """kill -9 of the parent: its workers must not linger, blocked on a result nobody reads."""
+    import subprocess
+    import sys
+    import time
+
+    files = inputs(tmp_path / "in")
+    config = write_config(tmp_path / "k", "[ingest]\nworkers = 2\n")
+    env = {k: v for k, v in os.environ.items() if k != "DIGEST_HOME"}
+    proc = subprocess.Popen([sys.executable, "-m", "digest.cli", "--config",
+                             str(config.source), "ingest", *map(str, files)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    workers: list[int] = []
+    while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+        workers = _children(proc.pid)
+    assert len(workers) >= 2, "the workers never started"
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
+             and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert alive == []
