@@ -166,13 +166,17 @@ def tree_rss(root: int) -> tuple[int, int]:
     return own, total
 
 
-def timed_run(config: Path) -> dict:
+def timed_run(config: Path, profile: Path | None = None) -> dict:
     """`digest run` in a subprocess: wall time, peak RSS of the main process and of the
     whole tree (main + workers, sampled every 50 ms)."""
     env = dict(os.environ)
     env.pop("DIGEST_HOME", None)
+    command = [str(DIGEST), "--config", str(config), "run"]
+    if profile is not None:  # the main process only; the workers' time shows as waiting
+        command = [sys.executable, "-m", "cProfile", "-o", str(profile)] + command
+    started_at = dt.datetime.now(dt.timezone.utc)
     start = time.perf_counter()
-    proc = subprocess.Popen([str(DIGEST), "--config", str(config), "run"], env=env,
+    proc = subprocess.Popen(command, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peak_main = peak_tree = 0
     while proc.poll() is None:
@@ -183,12 +187,15 @@ def timed_run(config: Path) -> dict:
     stderr = proc.stderr.read() if proc.stderr else ""
     if proc.returncode != 0:
         raise SystemExit(f"digest run exited {proc.returncode}:\n{stderr[-3000:]}")
-    return {"wall_s": round(wall, 2), "peak_rss_main_mib": round(peak_main / 1024, 1),
+    return {"started_at": started_at.isoformat(), "wall_s": round(wall, 2),
+            "peak_rss_main_mib": round(peak_main / 1024, 1),
             "peak_rss_all_mib": round(peak_tree / 1024, 1), "stderr_tail": stderr[-500:]}
 
 
-def phases(state: Path) -> dict:
-    """Where the time went, from the database's own timestamps (1 s resolution)."""
+def phases(state: Path, started_at: str, wall: float) -> dict:
+    """Where the time went, from the database's own timestamps (1 s resolution): start-up
+    until the first file is done (imports, the workers loading their rankers), the inbox,
+    building the weeks, and the rest (index, feed, exit)."""
     conn = sqlite3.connect(state / "digest.db")
     one = lambda sql: conn.execute(sql).fetchone()  # noqa: E731
     first_in, last_in, outcomes = one(
@@ -201,13 +208,23 @@ def phases(state: Path) -> dict:
     failed, = one("SELECT count(*) FROM inbox_log WHERE outcome != 'ingested'")
     conn.close()
     moment = dt.datetime.fromisoformat
+    start = moment(started_at)
+    seconds = lambda a, b: round((moment(b) - moment(a)).total_seconds())  # noqa: E731
     return {
         "issues": issues, "articles": articles, "weeks_built": weeks,
         "largest_week_articles": biggest, "not_ingested": failed, "inbox_outcomes": outcomes,
-        "ingest_s": (moment(last_in) - moment(first_in)).total_seconds() if first_in else None,
-        "build_s": ((moment(last_built) - moment(last_in)).total_seconds()
-                    if last_built and last_in else None),
+        "until_first_file_s": round((moment(first_in) - start).total_seconds()),
+        "ingest_s": seconds(first_in, last_in), "build_s": seconds(last_in, last_built),
+        "after_build_s": round(wall - (moment(last_built) - start).total_seconds()),
     }
+
+
+def warm_up() -> None:
+    """One summarize, untimed: numba compiles the ranker's loops once after installing
+    (cached next to the code); that is the install's cost, not a run's."""
+    seed = sorted((ROOT / "seeds").glob("*.txt"))[0]
+    subprocess.run([str(DIGEST), "summarize", str(seed)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def main() -> None:
@@ -218,8 +235,11 @@ def main() -> None:
                         help="[ingest].workers for the run (default: the config's default)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="make the folders here and keep them (default: a temp folder)")
+    parser.add_argument("--profile", action="store_true",
+                        help="cProfile the main process; prints the top functions")
     args = parser.parse_args()
     today = dt.datetime.now(SHANGHAI).date()
+    warm_up()
     results = []
     for weeks in args.weeks or [13, 26, 52]:
         base = args.keep or Path(tempfile.mkdtemp(prefix="digest-year-"))
@@ -231,14 +251,19 @@ def main() -> None:
         made = make_year(folder / "inbox", weeks, today)
         made["make_s"] = round(time.perf_counter() - made_at, 1)
         config = write_config(folder, args.workers)
-        run = timed_run(config)
-        found = phases(folder / "state")
+        profile = folder / "main.prof" if args.profile else None
+        run = timed_run(config, profile)
+        found = phases(folder / "state", run["started_at"], run["wall_s"])
         result = {"weeks": weeks, **made, **run, **found,
                   "articles_per_s": round(found["articles"] / run["wall_s"], 1),
                   "cpus": len(os.sched_getaffinity(0)), "load_avg_after": os.getloadavg()}
         results.append(result)
         print(json.dumps({k: v for k, v in result.items() if k != "stderr_tail"},
                          ensure_ascii=False), flush=True)
+        if profile is not None:
+            import pstats
+
+            pstats.Stats(str(profile)).sort_stats("cumulative").print_stats(25)
         if args.keep is None:
             shutil.rmtree(base)
     out = ROOT / "bench" / "results"
