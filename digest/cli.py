@@ -122,13 +122,15 @@ def ingest_cmd(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     if not results:
         _fail("no issue files (*.txt) found in " + ", ".join(map(str, paths)))
     for result in results:
-        click.echo(f"digest: {result.message}" if result.status == "failed" else result.message,
-                   err=result.status == "failed")
+        bad = result.status in ("failed", "error")
+        click.echo(f"digest: {result.message}" if bad else result.message, err=bad)
     stored = sum(r.status == "stored" for r in results)
     skipped = sum(r.status == "skipped" for r in results)
     failed = sum(r.status == "failed" for r in results)
-    click.echo(f"{stored} stored, {skipped} skipped, {failed} failed")
-    if failed:
+    errors = sum(r.status == "error" for r in results)  # not the files' fault: run again
+    click.echo(f"{stored} stored, {skipped} skipped, {failed} failed"
+               + (f", {errors} not ingested (a worker failed; run again)" if errors else ""))
+    if failed or errors:
         sys.exit(1)
 
 
