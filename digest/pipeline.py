@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,11 @@ from .workers import Ordered, Prepared, Preparer, WorkerError
 log = logging.getLogger(__name__)
 
 ISSUE_SUFFIXES = (".txt",)
+# A batch of files stored in one transaction ends at whichever comes first: the next file
+# not ready yet, this many files, or this long since the batch began (files are archived
+# only after their batch commits, so it must not grow without end).
+BATCH_FILES = 64
+BATCH_SECONDS = 2.0
 
 
 class Summarizer(Protocol):
@@ -166,13 +172,15 @@ class Written:
 
 def store_in_batches(store: Store, results: Ordered) -> Iterator[list[Written]]:
     """Store prepared files in order, committing several in one transaction while the
-    workers are ahead of the writer (each file a savepoint of it: whole or not at all), and
-    at once when the next result is not ready, so the write lock is never held while
-    waiting for a worker. Yields each batch only after it committed.
+    workers are ahead of the writer (each file a savepoint of it: whole or not at all; at
+    most BATCH_FILES files or BATCH_SECONDS), and at once when the next result is not
+    ready, so the write lock is never held while waiting for a worker. Yields each batch
+    only after it committed.
 
     A WorkerError from `results` is raised after the files already stored are committed
     and yielded."""
     batch: list[Written] = []
+    started = time.monotonic()
 
     def commit() -> list[Written]:
         done = list(batch)
@@ -203,8 +211,10 @@ def store_in_batches(store: Store, results: Ordered) -> Iterator[list[Written]]:
                 except Exception as exc:  # noqa: BLE001 - this file only; the caller judges
                     outcome = exc
                 batch.append(Written(item, prepared, outcome))
-            if not results.ready():
+            if not results.ready() or len(batch) >= BATCH_FILES or (
+                    time.monotonic() - started >= BATCH_SECONDS):
                 yield commit()
+                started = time.monotonic()
     except WorkerError:
         if batch:
             yield commit()

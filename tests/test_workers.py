@@ -197,3 +197,44 @@ def test_workers_leave_when_digest_ingest_is_killed(tmp_path):
     for pid in alive:
         os.kill(pid, signal.SIGKILL)
     assert alive == []
+
+
+class _AlwaysReady:
+    """Prepared results that are all there at once, as when the workers are far ahead of
+    the writer: the writer then batches (real files, prepared in this process)."""
+
+    def __init__(self, items):
+        self.items = iter(items)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self.items)
+
+    def ready(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_batch_is_handed_on_only_once_committed(tmp_path, monkeypatch):
+    from digest.workers import prepare_file
+
+    config = write_config(tmp_path / "batch")
+    files = sorted(SEEDS.glob("*.txt"))
+    ranker = pipeline.LazyRanker(config)
+    prepared = [(path, prepare_file(path, ranker)) for path in files]
+    monkeypatch.setattr(pipeline, "BATCH_FILES", 3)
+    db = Path(config.paths.state) / "digest.db"
+    sizes = []
+    with open_store(config) as store:
+        for batch in pipeline.store_in_batches(store, _AlwaysReady(prepared)):
+            sizes.append(len(batch))
+            other = sqlite3.connect(db)  # another connection sees only what is committed
+            stored = {row[0] for row in other.execute("SELECT sha256 FROM issues")}
+            other.close()
+            assert {w.prepared.parsed.issue.sha256 for w in batch} <= stored
+            assert all(isinstance(w.outcome, int) for w in batch)
+    assert sizes == [3, 2]
