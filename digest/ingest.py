@@ -19,6 +19,11 @@ The protocol, and why each step is safe against a crash (kill -9) at any point:
    could not be read, to `failed/` with `NAME.error.txt` beside it saying why. A name that
    is taken gets a suffix (`NAME-1.txt`); nothing is overwritten and input is never deleted.
 
+The claim folder, and archive/ or failed/ when they sit inside the inbox, are never followed
+through a symbolic link: a link there (`ln -s /some/dir inbox/.processing`) would make every
+file of another folder look claimed, and be ingested and moved away. One found stops the
+scan with `UnsafeFolder` before anything is read or moved.
+
 Anything that is not the file's fault (the database is unavailable, a disk is full) leaves
 the file claimed, to be retried on the next scan, rather than blaming the file.
 """
@@ -41,6 +46,8 @@ from pathlib import Path
 from typing import Literal
 
 from .config import Config
+from .decode import DecodeError
+from .sanitize import shown
 from .workers import WorkerError
 
 log = logging.getLogger(__name__)
@@ -53,6 +60,15 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (sqlite3.OperationalError, M
                                                      WorkerError)
 
 Outcome = Literal["ingested", "duplicate", "failed"]
+
+
+class UnsafeFolder(Exception):
+    """A working folder inside the inbox is a symbolic link or not a folder: refuse to use it."""
+
+
+class NotTheFilesFault(Exception):
+    """Ingesting failed for a reason in digest or its config, not in the file; the file is
+    back in the inbox and the scan stopped, since the next file would fail the same way."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +93,8 @@ class Ingestor:
 
     `is_stored(sha256)` tells whether a file with those bytes is already in the store;
     `ingest(path)` decodes, parses, ranks and stores one file in one transaction, raising
-    (e.g. decode.DecodeError) when the file cannot be read.
+    one of `input_errors` (decode.DecodeError) when the file cannot be read. Any other
+    exception is a fault of the program or its config, never blamed on the file.
     `ingest_many(paths)`, if given, does the same for many claimed files at once (on every
     core, commits batched): it yields one `Verdict` (path, sha256, verdict) per path, in
     order, and only once the transaction that stored the file has committed, so a file is
@@ -86,6 +103,7 @@ class Ingestor:
 
     is_stored: Callable[[str], bool]
     ingest: Callable[[Path], object]
+    input_errors: tuple[type[BaseException], ...] = (DecodeError,)
     ingest_many: Callable[[Iterable[Path]], Iterator[Verdict]] | None = None
 
 
@@ -111,6 +129,45 @@ def safe_name(name: str) -> str:
     if base in ("", ".", ".."):
         return "unnamed"
     return base
+
+
+def guard_folder(config: Config, folder: Path) -> None:
+    """Refuse `folder` if, below the inbox, any part of it is a symbolic link or a file.
+
+    Folders outside the inbox are the admin's to place (a configured path may well go
+    through a link); inside it, a link can only have been put there to lead files out.
+    """
+    inbox = Path(config.paths.inbox)
+    try:
+        parts = Path(folder).relative_to(inbox).parts
+    except ValueError:
+        return
+    current = inbox
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            try:
+                target = f" (to {shown(os.readlink(current))})"
+            except OSError:
+                target = ""
+            raise UnsafeFolder(
+                f"{shown(current)} is a symbolic link{target}; digest never follows links out "
+                f"of the inbox: remove the link (a real folder is created when needed)")
+        if current.exists() and not current.is_dir():
+            raise UnsafeFolder(f"{shown(current)} is not a folder; move it away so digest can "
+                               f"create its working folder there")
+
+
+def working_folders(config: Config) -> list[Path]:
+    """The folders the inbox protocol writes into that may sit inside the inbox."""
+    paths = config.paths
+    return [Path(paths.inbox) / CLAIM_DIR, Path(paths.archive), Path(paths.failed),
+            Path(paths.output)]
+
+
+def guard_working_folders(config: Config) -> None:
+    for folder in working_folders(config):
+        guard_folder(config, folder)
 
 
 def free_path(folder: Path, name: str, *, taken_also: Callable[[Path], bool] | None = None
@@ -278,6 +335,7 @@ def inbox_candidates(config: Config) -> dict[str, os.stat_result]:
 def claimed_files(config: Config) -> list[Path]:
     """Files claimed before a crash or a transient error, oldest claim first."""
     folder = Path(config.paths.inbox) / CLAIM_DIR
+    guard_folder(config, folder)
     try:
         files = [p for p in folder.iterdir() if p.is_file() and not p.is_symlink()
                  and not p.name.startswith(".")]
@@ -290,6 +348,7 @@ def claim(config: Config, name: str, later: FolderSync | None = None) -> Path | 
     """Rename an inbox file into the claim folder; None if it vanished meanwhile."""
     inbox = Path(config.paths.inbox)
     folder = inbox / CLAIM_DIR
+    guard_folder(config, folder)
     folder.mkdir(parents=True, exist_ok=True)
     source = inbox / name  # a name as listed by scandir: one path component, never "/"
     try:
@@ -307,10 +366,11 @@ def archive_folder(config: Config, now: dt.datetime) -> Path:
 
 
 def error_report(name: str, sha256: str, reason: str, now: dt.datetime) -> str:
-    return (f"file: {name}\n"
+    # Escaped: a name or reason holding a newline must not add a line (`reason: ...`) here.
+    return (f"file: {shown(name)}\n"
             f"sha256: {sha256}\n"
             f"failed at: {now.astimezone(dt.timezone.utc).isoformat(timespec='seconds')}\n"
-            f"reason: {reason}\n"
+            f"reason: {shown(reason)}\n"
             f"\nFix the file (or the cause) and move it back into the inbox to try again.\n")
 
 
@@ -337,6 +397,7 @@ def move_to_failed(config: Config, path: Path, sha256: str, reason: str,
     """`failed/NAME` plus `failed/NAME.error.txt`; the report is written first, so a failed
     file is never found without its reason."""
     folder = Path(config.paths.failed)
+    guard_folder(config, folder)
     dest = free_path(folder, path.name, taken_also=_stale_report_for_other_file(sha256))
     write_atomically(_error_file(dest), error_report(path.name, sha256, reason, now))
     return move_file(path, dest)
@@ -372,20 +433,31 @@ def one_by_one(ingestor: Ingestor, paths: Iterable[Path]) -> Iterator[Verdict]:
 
 
 def settle(config: Config, path: Path, sha256: str, verdict: str | BaseException,
-           now: dt.datetime | None = None, later: FolderSync | None = None
+           now: dt.datetime | None = None, later: FolderSync | None = None,
+           input_errors: tuple[type[BaseException], ...] = (DecodeError,)
            ) -> InboxOutcome | None:
     """Move a claimed file out of the claim folder according to its verdict.
 
-    Returns None when a transient error leaves the file claimed for a later retry.
+    Returns None when a transient error leaves the file claimed for a later retry; raises
+    NotTheFilesFault, with the file back in the inbox, for a fault of the program or its
+    config (any exception that is not one of `input_errors`).
     """
     now = now or dt.datetime.now(dt.timezone.utc)
     if isinstance(verdict, TRANSIENT_ERRORS):
-        log.warning("%s: not ingested this time, will retry (%s)", path.name, verdict)
+        log.warning("%s: not ingested this time, will retry (%s)", shown(path.name),
+                    shown(verdict))
         return None
-    if isinstance(verdict, BaseException):  # any other failure is this file's problem
+    if isinstance(verdict, (Unreadable, *input_errors)):  # the file's problem
         reason = describe_failure(verdict)
         dest = move_to_failed(config, path, sha256, reason, now)
         return InboxOutcome(path.name, sha256, "failed", dest, reason)
+    if isinstance(verdict, BaseException):  # ours, not the file's: hand the file back
+        back = move_file(path, free_path(Path(config.paths.inbox), path.name))
+        raise NotTheFilesFault(
+            f"{shown(path.name)}: not ingested because of a fault in digest or its config, "
+            f"not in the file ({shown(describe_failure(verdict))}); the file is back in the "
+            f"inbox as {shown(back.name)}") from verdict
+    guard_folder(config, archive_folder(config, now))
     dest = move_file(path, free_path(archive_folder(config, now), path.name), later)
     return InboxOutcome(path.name, sha256, "duplicate" if verdict == "duplicate"
                         else "ingested", dest)
@@ -398,7 +470,7 @@ def process_claimed_many(config: Config, paths: Iterable[Path], ingestor: Ingest
     None for a file a transient error leaves claimed."""
     many = ingestor.ingest_many or (lambda files: one_by_one(ingestor, files))
     for path, sha256, verdict in many(paths):
-        yield settle(config, path, sha256, verdict, now, later)
+        yield settle(config, path, sha256, verdict, now, later, ingestor.input_errors)
 
 
 def process_claimed(config: Config, path: Path, ingestor: Ingestor,
@@ -420,6 +492,7 @@ def process_inbox(config: Config, tracker: StabilityTracker, ingestor: Ingestor,
     each file is claimed, so a shutdown finishes the files already taken and no more.
     """
     results: list[InboxOutcome] = []
+    guard_working_folders(config)  # before anything is read or moved
     later = FolderSync()
 
     def claimed() -> Iterator[Path]:
@@ -443,8 +516,9 @@ def process_inbox(config: Config, tracker: StabilityTracker, ingestor: Ingestor,
         for result in process_claimed_many(config, claimed(), ingestor, later=later):
             if result is not None:
                 level = logging.WARNING if result.outcome == "failed" else logging.INFO
-                log.log(level, "%s: %s -> %s%s", result.name, result.outcome, result.moved_to,
-                        f" ({result.reason})" if result.reason else "")
+                log.log(level, "%s: %s -> %s%s", shown(result.name), result.outcome,
+                        shown(result.moved_to),
+                        f" ({shown(result.reason)})" if result.reason else "")
                 results.append(result)
                 on_result(result)
             if len(later.folders) and len(results) % SYNC_EVERY == 0:
