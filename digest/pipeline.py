@@ -61,8 +61,8 @@ class Summarizer(Protocol):
 @dataclass(frozen=True)
 class IngestResult:
     path: Path
-    # failed: the file's fault (unreadable, or its text breaks a stage); error: not the
-    # file's (a worker died): it was not stored and can simply be given again.
+    # failed: the file's fault (it cannot be decoded); error: not the file's (a stage raised
+    # on it, a worker died, the database was busy): not stored, to be given again.
     status: Literal["stored", "skipped", "failed", "error"]
     message: str
     issue_id: int | None = None
@@ -264,11 +264,13 @@ def _result(store: Store, written: Written) -> IngestResult:
     prepared, outcome = written.prepared, written.outcome
     if prepared is None:
         return skipped
-    if prepared.failed:
+    if prepared.failed == "decode":
         return IngestResult(path, "failed", f"{path.name}: {prepared.error}")
-    if isinstance(outcome, BaseException):
-        status = "error" if isinstance(outcome, sqlite3.OperationalError) else "failed"
-        return IngestResult(path, status, f"{path.name}: not stored ({outcome})")
+    if prepared.failed:
+        return IngestResult(path, "error", f"{path.name}: not ingested because of a fault in "
+                            f"digest, not in the file ({prepared.error})")
+    if isinstance(outcome, BaseException):  # the database's or our fault, not the file's
+        return IngestResult(path, "error", f"{path.name}: not stored ({outcome})")
     assert prepared.parsed is not None
     sha256 = prepared.parsed.issue.sha256
     if outcome is None:  # the same bytes were stored meanwhile (a copy earlier in the run)

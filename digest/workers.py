@@ -14,11 +14,14 @@ depends on what else it ranked before (rank.py), and results come back in the fi
 so the store, issue ids included, is the same whatever the number of workers.
 
 Whose fault a failure is decides where the file goes:
-- a file that cannot be decoded, or whose text makes the parser or the ranker raise, comes
-  back as that file's `error` (the inbox moves it to failed/, `digest ingest` reports it);
+- a file that cannot be decoded comes back with `failed = "decode"`: the file's fault (the
+  inbox moves it to failed/, `digest ingest` reports it failed);
+- a parser or ranker that raises on a file comes back with `failed = "stage"`: a fault of
+  the program, as everywhere in digest (the inbox hands the file back and stops the scan;
+  `digest ingest` reports it as not ingested, not as a bad file);
 - a worker that dies (killed, out of memory), a pool that breaks, or a ranker that cannot be
-  built are program or machine problems: they raise `WorkerError` and blame no file (the
-  inbox leaves the files claimed, to be retried by the next scan).
+  built raise `WorkerError` and blame no file (the inbox leaves the files claimed, to be
+  retried by the next scan).
 """
 
 from __future__ import annotations
@@ -59,9 +62,9 @@ class WorkerError(Exception):
     the input's. Files not yet done are left for a later run."""
 
 
-class FileFailure(Exception):
-    """Parsing or ranking this file raised: the file's problem. `reason` is the one line an
-    error report carries (the exception and where it was raised)."""
+class StageFault(Exception):
+    """Parsing or ranking this file raised: a fault of the program, not of the file.
+    `reason` is one line: the exception and where it was raised."""
 
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -78,17 +81,17 @@ class Prepared:
     encoding: str | None = None
     mtime: dt.datetime | None = None
     # Set when the file is at fault: "decode" (not readable as text: `error` is the
-    # decoder's reason) or "content" (the parser or ranker raised on it).
-    failed: Literal["decode", "content"] | None = None
+    # decoder's reason) or "stage" (the parser or ranker raised on it: the program's fault).
+    failed: Literal["decode", "stage"] | None = None
     error: str = ""
     seconds: float = field(default=0.0, compare=False)  # worker time, for benchmarks
 
     def exception(self) -> Exception | None:
-        """The failure as the serial path would raise it (DecodeError or FileFailure)."""
+        """The failure as the serial path would raise it (DecodeError or StageFault)."""
         if self.failed == "decode":
             return decode.DecodeError(self.path.name, self.error)
-        if self.failed == "content":
-            return FileFailure(self.error)
+        if self.failed == "stage":
+            return StageFault(self.error)
         return None
 
 
@@ -100,7 +103,7 @@ def describe(exc: BaseException) -> str:
 
 
 def prepare_file(path: Path, ranker: Summarizer) -> Prepared:
-    """Decode, parse and rank one file. Raises only for what is not the file's fault."""
+    """Decode, parse and rank one file. Raises only when the machine gives out (memory)."""
     start = time.perf_counter()
     try:
         decoded = decode.read_issue_file(path)
@@ -111,8 +114,8 @@ def prepare_file(path: Path, ranker: Summarizer) -> Prepared:
         summaries = tuple(ranker.summarize_articles(parsed.articles))
     except (MemoryError, RecursionError):
         raise  # the machine's limits, not the file: let the caller retry later
-    except Exception as exc:  # noqa: BLE001 - any other failure on this text is the file's
-        return Prepared(path, failed="content", error=describe(exc))
+    except Exception as exc:  # noqa: BLE001 - reported with the file, judged by the caller
+        return Prepared(path, failed="stage", error=describe(exc))
     # The store needs neither the set-aside lines nor line numbers: don't ship them back.
     parsed = ParsedIssue(issue=parsed.issue, non_article=(), articles=tuple(
         dataclasses.replace(a, source_lines=()) for a in parsed.articles))
