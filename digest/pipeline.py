@@ -238,7 +238,8 @@ def ingest_paths(config: Config, paths: Iterable[Path], *, store: Store | None =
     if ranker is not None and workers is None:
         workers = 1
     results: list[IngestResult] = []
-    with _store(config, store) as db, Preparer(config, workers, ranker) as preparer:
+    with _store(config, store) as db, Preparer(config, workers, ranker,
+                                               input_bytes=_size(files)) as preparer:
         def known(path: Path) -> IngestResult | None:
             try:
                 sha256 = file_sha256(path)
@@ -257,6 +258,16 @@ def ingest_paths(config: Config, paths: Iterable[Path], *, store: Store | None =
             results += [IngestResult(path, "error", f"{path.name}: not ingested: {exc}")
                         for path in files[len(results):]]
     return results
+
+
+def _size(files: Iterable[Path]) -> int:
+    total = 0
+    for path in files:
+        try:
+            total += path.stat().st_size
+        except OSError:
+            pass  # reported when it is read
+    return total
 
 
 def _result(store: Store, written: Written) -> IngestResult:

@@ -196,6 +196,19 @@ def store_composer(config: Config, store: Store) -> deliver.Composer:
 # -- one cycle ----------------------------------------------------------------------------
 
 
+def waiting_bytes(config: Config) -> int | None:
+    """How much the inbox holds (claimed files included): a few small files are ranked in
+    this process rather than by workers started for them (workers.SMALL_RUN_BYTES)."""
+    total = sum(st.st_size for st in inbox_candidates(config).values())
+    claimed = Path(config.paths.inbox) / CLAIM_DIR
+    try:
+        if claimed.is_dir() and not claimed.is_symlink():
+            total += sum(p.stat().st_size for p in claimed.iterdir() if p.is_file())
+    except OSError:
+        return None  # the scan itself reports what is wrong
+    return total
+
+
 @dataclass
 class RunReport:
     inbox: list[InboxOutcome] = field(default_factory=list)
@@ -222,7 +235,8 @@ def run_once(config: Config, *, tracker: StabilityTracker | None = None,
     ranker = ranker or pipeline.LazyRanker(config)
     # Workers for this cycle only (started on the first file to parse): an idle service
     # holds no rankers but its own. With [ingest].workers = 1, `ranker` does the work here.
-    with open_store(config) as store, pipeline.Preparer(config, ranker=ranker) as preparer:
+    with open_store(config) as store, pipeline.Preparer(
+            config, ranker=ranker, input_bytes=waiting_bytes(config)) as preparer:
         ingestor = store_ingestor(store, ranker, preparer)
 
         def record(outcome: InboxOutcome) -> None:

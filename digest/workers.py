@@ -123,10 +123,19 @@ def prepare_file(path: Path, ranker: Summarizer) -> Prepared:
                     seconds=time.perf_counter() - start)
 
 
-def worker_count(config: Config) -> int:
-    """`[ingest].workers`, 0 meaning one per core this process may run on."""
+# With `[ingest].workers = 0` (one per core), a run with less than this to read is done in
+# the main process: starting a worker (interpreter, imports, tokenizer: ~2.5 s of CPU) costs
+# more than it saves on a few issues (the dev papers' issues are ~200 KB each).
+SMALL_RUN_BYTES = 4 << 20
+
+
+def worker_count(config: Config, input_bytes: int | None = None) -> int:
+    """`[ingest].workers`, 0 meaning one per core this process may run on (or 1 for less
+    than SMALL_RUN_BYTES of input, when the caller knows how much there is)."""
     if config.ingest.workers > 0:
         return config.ingest.workers
+    if input_bytes is not None and input_bytes < SMALL_RUN_BYTES:
+        return 1
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
@@ -181,9 +190,9 @@ class Preparer:
     """
 
     def __init__(self, config: Config, workers: int | None = None,
-                 ranker: Summarizer | None = None):
+                 ranker: Summarizer | None = None, input_bytes: int | None = None):
         self.config = config
-        self.workers = workers or worker_count(config)
+        self.workers = workers or worker_count(config, input_bytes)
         self._ranker = ranker  # for work in this process (one worker); built when needed
         self._pool: ProcessPoolExecutor | None = None
 
