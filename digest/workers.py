@@ -184,9 +184,9 @@ class Preparer:
     """Files in, `Prepared` out, in order; see the module docstring.
 
     The pool starts on the first file that needs work (a run that only meets known files
-    starts none) and is kept until `close()`, so a long-running service keeps its warm
-    workers between scans. After a `WorkerError` the broken pool is dropped and the next
-    call starts a new one.
+    starts none) and is kept until `close()` (the end of a command, or of one cycle of the
+    service, so an idle service holds no workers). After a `WorkerError` the broken pool is
+    dropped and the next call starts a new one.
     """
 
     def __init__(self, config: Config, workers: int | None = None,
