@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sqlite3
 import time
 from collections import deque
@@ -230,10 +231,13 @@ def store_in_batches(store: Store, results: Ordered) -> Iterator[list[Written]]:
 
 
 def ingest_paths(config: Config, paths: Iterable[Path], *, store: Store | None = None,
-                 ranker: Summarizer | None = None, workers: int | None = None
+                 ranker: Summarizer | None = None, workers: int | None = None,
+                 on_result: Callable[[IngestResult], None] | None = None
                  ) -> list[IngestResult]:
     """Ingest files (folders: their *.txt), one result per file in order. A `ranker` given
-    runs everything in this process (as does `workers=1`); else `[ingest].workers`."""
+    runs everything in this process (as does `workers=1`); else `[ingest].workers`.
+    `on_result` hears of each file as soon as it is stored (the CLI's progress), so an
+    interrupted run can say what was already stored."""
     files = issue_files(paths)
     if ranker is not None and workers is None:
         workers = 1
@@ -252,11 +256,16 @@ def ingest_paths(config: Config, paths: Iterable[Path], *, store: Store | None =
         try:
             for batch in store_in_batches(db, preparer.map(jobs, lambda job: (
                     job[0] if job[1] is None else None))):
-                results += [_result(db, written) for written in batch]
+                for written in batch:
+                    results.append(_result(db, written))
+                    if on_result is not None:
+                        on_result(results[-1])
         except WorkerError as exc:
             log.error("%s", exc)
-            results += [IngestResult(path, "error", f"{path.name}: not ingested: {exc}")
-                        for path in files[len(results):]]
+            for path in files[len(results):]:
+                results.append(IngestResult(path, "error", f"{path.name}: not ingested: {exc}"))
+                if on_result is not None:
+                    on_result(results[-1])
     return results
 
 
@@ -372,9 +381,33 @@ def build_weeks(config: Config, weeks: Sequence[IsoWeek] | None = None,
         entries = [IndexEntry(week=d.week, updated=d.updated_at, issue_count=d.issue_count,
                               article_count=d.article_count, theme_count=d.theme_count,
                               feed_html=d.feed_html) for d in db.digests()]
+    remove_stale_pages(out_dir, {e.week for e in entries})
     written.append(write_atomic(out_dir / "index.html", render_index(config, entries, env)))
     written.append(write_atomic(out_dir / "feed.xml", render_feed(config, entries, env)))
     return BuildResult(written=tuple(written), digests=tuple(digests), empty_weeks=tuple(empty))
+
+
+_PAGE_RE = re.compile(r"^digest-(\d{4}-W\d{2})\.(md|html)$")
+
+
+def remove_stale_pages(out_dir: Path, weeks: set[IsoWeek]) -> list[Path]:
+    """Delete our own pages of weeks that no longer have a digest (after the move to issue
+    weeks, e.g. 2022-W33 whose stories now belong to their issue's 2022-W34), so no page
+    outlives the index that stopped listing it. Only files named digest-YYYY-Www.md/.html."""
+    removed = []
+    if not out_dir.is_dir():
+        return removed
+    for path in out_dir.iterdir():
+        match = _PAGE_RE.match(path.name)
+        if match and path.is_file() and not path.is_symlink():
+            try:
+                week = IsoWeek.parse(match.group(1))
+            except ValueError:
+                continue
+            if week not in weeks:
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def latest_week(config: Config, *, store: Store | None = None) -> IsoWeek | None:
