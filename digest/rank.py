@@ -42,6 +42,7 @@ from .config import Config, RankConfig
 from .model import Article, KeySentence, ParsedIssue, Summary
 from .text import (SentenceSpan, Tokenizer, load_stopwords, make_tokenizer, sentence_bounds,
                    split_sentences_textrank4zh)
+from . import rank_sentences
 
 # ---------------------------------------------------------------------------------------------
 # How many sentences
@@ -865,13 +866,14 @@ def _keywords(index, words, sentence, in_deck, flags, word_idf, slot, keywords, 
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def rank_batch(pid, token_start, article_start, body_start, s_start, s_end, sentence_start,
-               wanted, budget, min_chars, keywords, lex_length, lex_word, lex_flags, word_idf,
+def rank_batch(pid, token_start, article_start, body_start, s_start, s_end, s_chars,
+               sentence_start, wanted, budget, min_chars, keywords, lex_length, lex_word, lex_flags, word_idf,
                sentence_alpha, sentence_tol, headline_weight, keyword_alpha, keyword_tol,
                window):
     """The default engine on a batch: for each article, the scores of its body sentences and
     which are picked, and the batch positions of its keywords (``keywords`` slots an article,
-    -1 where unused)."""
+    -1 where unused). ``s_chars`` is each sentence's length as picking sees it (0: never
+    picked)."""
     size = len(article_start)
     scores = np.zeros(len(s_start))
     picked = np.zeros(len(s_start), np.bool_)
@@ -906,7 +908,7 @@ def rank_batch(pid, token_start, article_start, body_start, s_start, s_end, sent
         centrality = edge_pagerank(m, rows, cols, weights, prior, sentence_alpha,
                                    sentence_tol)
         factor = _boilerplate(sentence[:n], flags[:n], m)
-        chars = s_end[k0:k1] - s_start[k0:k1]
+        chars = s_chars[k0:k1]
         for i in range(m):
             scores[k0 + i] = centrality[i] * factor[i] * length_factor(chars[i])
         picked[k0:k1] = _mmr_pick(scores[k0:k1], similarity, chars, min_chars, wanted[a],
@@ -951,11 +953,14 @@ class DefaultEngine:
         lex = self.lexicon
         lex.ensure_room()
         b = _Batch.build(items, self.tokenizer, lex)
-        eligible = b.s_end - b.s_start >= self.min_sentence_chars
+        # Datelines and marks are not shown; headings and list items are not picked.
+        b.s_start, chars = rank_sentences.prepare(b.text, b.s_start, b.s_end,
+                                                  b.sentence_start, self.min_sentence_chars)
+        eligible = chars >= self.min_sentence_chars
         candidates = np.bincount(b.s_article[eligible], minlength=b.size)
         wanted = np.fromiter(map(count, candidates.tolist()), np.int64, b.size)
         scores, picked, found = rank_batch(
-            b.pid, b.token_start, b.article_start, b.body_start, b.s_start, b.s_end,
+            b.pid, b.token_start, b.article_start, b.body_start, b.s_start, b.s_end, chars,
             b.sentence_start, wanted, -1 if budget is None else budget,
             self.min_sentence_chars, max(keywords, 0), lex.length, lex.word, lex.flags,
             lex.word_idf, self.sentence_alpha, self.sentence_tol, self.headline_weight,
@@ -1031,8 +1036,14 @@ class _Batch:
         found = found.tolist()
         out = []
         for a in range(self.size):
-            sentences = tuple([KeySentence(i - first[a], text[starts[i]:ends[i]], score[i])
-                               for i in chosen[cut[a]:cut[a + 1]]])
+            sentences = []
+            shown_to = -1  # a sentence extended to its closing quote covers the next ones
+            for i in chosen[cut[a]:cut[a + 1]]:
+                if starts[i] < shown_to:
+                    continue
+                shown, shown_to = rank_sentences.balanced(text, starts[i], ends[i])
+                sentences.append(KeySentence(i - first[a], shown, score[i]))
+            sentences = tuple(sentences)
             here = range(a * keywords, (a + 1) * keywords)
             out.append(Summary(sentences=sentences, keywords=tuple(
                 [spelling[found_words[k]] for k in here if found[k] >= 0])))
