@@ -82,10 +82,15 @@ class KeySentence:
 
 @dataclass(frozen=True)
 class Summary:
-    """Key sentences (document order) and keywords of one article (stage: rank)."""
+    """Key sentences (document order) and keywords of one article (stage: rank).
+
+    ``candidates`` are the keyword candidates (word, score), best first, of which
+    ``keywords`` are the first: the store re-weights them by how many stored articles have
+    each word (default mode only; empty otherwise)."""
 
     sentences: tuple[KeySentence, ...]
     keywords: tuple[str, ...]
+    candidates: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)

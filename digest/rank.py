@@ -40,9 +40,9 @@ import numpy as np
 
 from .config import Config, RankConfig
 from .model import Article, KeySentence, ParsedIssue, Summary
-from .text import (SentenceSpan, Tokenizer, load_stopwords, make_tokenizer, sentence_bounds,
-                   split_sentences_textrank4zh)
-from . import rank_sentences
+from .text import (SentenceSpan, Tokenizer, load_stopwords, make_tokenizer, read_user_dict,
+                   sentence_bounds, split_sentences_textrank4zh)
+from . import rank_names, rank_sentences
 
 # ---------------------------------------------------------------------------------------------
 # How many sentences
@@ -445,6 +445,10 @@ class Lexicon(dict):
         for name, dtype in self.ATTRIBUTES.items():
             setattr(self, name, np.zeros(4096, dtype))
 
+    def idf_of(self, word: str) -> float | None:
+        """The word's IDF in jieba's general corpus, None if it is not there."""
+        return self._idf.get(word)
+
     def ensure_room(self) -> None:
         if len(self) + len(self.words) > self._max_size:
             self._reset()
@@ -787,10 +791,11 @@ def _mmr_pick(relevance, similarity, chars, min_chars, wanted, budget):
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _keywords(index, words, sentence, in_deck, flags, word_idf, slot, keywords, window,
-              alpha, tol, out):
+              alpha, tol, out, out_score):
     """TextRank over co-occurrence of nouns within ``window`` content words of a sentence;
     teleport by IDF (doubled for words of the deck); score x sqrt(IDF). Writes to ``out`` the
-    batch position of each keyword's first occurrence, best first; returns how many."""
+    batch position of each keyword's first occurrence, best first, and to ``out_score`` its
+    score; returns how many."""
     n = len(words)
     sequence = np.empty(n, np.int64)  # what a reader reads: content words of the body
     length = 0
@@ -862,6 +867,7 @@ def _keywords(index, words, sentence, in_deck, flags, word_idf, slot, keywords, 
                 best = v
         taken[best] = True
         out[r] = node_token[best]
+        out_score[r] = scores[best]
     return count
 
 
@@ -878,6 +884,7 @@ def rank_batch(pid, token_start, article_start, body_start, s_start, s_end, s_ch
     scores = np.zeros(len(s_start))
     picked = np.zeros(len(s_start), np.bool_)
     found = np.full(size * keywords, -1, np.int64)
+    found_score = np.zeros(size * keywords)
     slot = np.full(len(word_idf), -1, np.int64)
     most = 0
     for a in range(size):
@@ -896,7 +903,8 @@ def rank_batch(pid, token_start, article_start, body_start, s_start, s_end, s_ch
         if keywords > 0:
             _keywords(index[:n], words[:n], sentence[:n], in_deck[:n], flags[:n], word_idf,
                       slot, keywords, window, keyword_alpha, keyword_tol,
-                      found[a * keywords:(a + 1) * keywords])
+                      found[a * keywords:(a + 1) * keywords],
+                      found_score[a * keywords:(a + 1) * keywords])
         if m == 0:
             continue
         similarity, to_deck = _sentence_graph(words[:n], sentence[:n], in_deck[:n],
@@ -913,7 +921,7 @@ def rank_batch(pid, token_start, article_start, body_start, s_start, s_end, s_ch
             scores[k0 + i] = centrality[i] * factor[i] * length_factor(chars[i])
         picked[k0:k1] = _mmr_pick(scores[k0:k1], similarity, chars, min_chars, wanted[a],
                                   budget)
-    return scores, picked, found
+    return scores, picked, found, found_score
 
 
 class DefaultEngine:
@@ -940,6 +948,8 @@ class DefaultEngine:
     keyword_tol = 1.0e-5  # only the order of the top words matters
     window = 3
     headline_weight = 1.0
+    candidates = 4  # keyword candidates kept, per keyword asked for: the store re-weights them
+    protected: frozenset[str] = frozenset()  # user dictionary words: never joined into names
 
     def __init__(self, tokenizer: Tokenizer, stopwords: frozenset[str],
                  min_sentence_chars: int) -> None:
@@ -959,13 +969,15 @@ class DefaultEngine:
         eligible = chars >= self.min_sentence_chars
         candidates = np.bincount(b.s_article[eligible], minlength=b.size)
         wanted = np.fromiter(map(count, candidates.tolist()), np.int64, b.size)
-        scores, picked, found = rank_batch(
+        slots = max(keywords, 0) * self.candidates
+        scores, picked, found, found_score = rank_batch(
             b.pid, b.token_start, b.article_start, b.body_start, b.s_start, b.s_end, chars,
             b.sentence_start, wanted, -1 if budget is None else budget,
-            self.min_sentence_chars, max(keywords, 0), lex.length, lex.word, lex.flags,
+            self.min_sentence_chars, slots, lex.length, lex.word, lex.flags,
             lex.word_idf, self.sentence_alpha, self.sentence_tol, self.headline_weight,
             self.keyword_alpha, self.keyword_tol, self.window)
-        return b.summaries(scores, picked, found, max(keywords, 0), lex.spelling)
+        return b.summaries(scores, picked, found, found_score, slots, max(keywords, 0), lex,
+                           self.protected)
 
 
 @dataclasses.dataclass
@@ -1026,7 +1038,9 @@ class _Batch:
                    sentence_start=np.searchsorted(owner[body], np.arange(size + 1)))
 
     def summaries(self, scores: np.ndarray, picked: np.ndarray, found: np.ndarray,
-                  keywords: int, spelling: Sequence[str]) -> list[Summary]:
+                  found_score: np.ndarray, slots: int, keywords: int, lexicon: Lexicon,
+                  protected: frozenset[str]) -> list[Summary]:
+        spelling = lexicon.spelling
         text = self.text
         starts, ends, score = self.s_start.tolist(), self.s_end.tolist(), scores.tolist()
         first = self.sentence_start.tolist()
@@ -1034,6 +1048,8 @@ class _Batch:
         cut = np.searchsorted(picked.nonzero()[0], self.sentence_start).tolist()
         found_words = self.pid[np.maximum(found, 0)].tolist()
         found = found.tolist()
+        found_score = found_score.tolist()
+        article_end = self.article_start[1:].tolist() + [len(text) + 1]
         out = []
         for a in range(self.size):
             sentences = []
@@ -1044,10 +1060,30 @@ class _Batch:
                 shown, shown_to = rank_sentences.balanced(text, starts[i], ends[i])
                 sentences.append(KeySentence(i - first[a], shown, score[i]))
             sentences = tuple(sentences)
-            here = range(a * keywords, (a + 1) * keywords)
-            out.append(Summary(sentences=sentences, keywords=tuple(
-                [spelling[found_words[k]] for k in here if found[k] >= 0])))
+            here = range(a * slots, (a + 1) * slots)
+            candidates = [(spelling[found_words[k]], found_score[k]) for k in here if found[k] >= 0]
+            if candidates:
+                candidates = self._whole_names(a, text[self.article_start[a]:article_end[a] - 1],
+                                               candidates, lexicon, protected)
+            out.append(Summary(sentences=sentences,
+                               keywords=tuple([w for w, _ in candidates[:keywords]]),
+                               candidates=tuple(candidates)))
         return out
+
+    def _whole_names(self, a: int, text: str, candidates: list[tuple[str, float]],
+                     lexicon: Lexicon, protected: frozenset[str]) -> list[tuple[str, float]]:
+        """Keyword candidates with person names the tokenizer cut joined back."""
+        ends: list[np.ndarray] = []
+
+        def boundary(offset: int) -> bool:  # did a token end at this offset of the article?
+            if not ends:
+                t0, t1 = self.token_start[a], self.token_start[a + 1]
+                ends.append(np.cumsum(lexicon.length[self.pid[t0:t1]]))
+            at = np.searchsorted(ends[0], offset)
+            return bool(at < len(ends[0]) and ends[0][at] == offset)
+
+        names = rank_names.find_names(text, boundary, lexicon.idf_of)
+        return rank_names.join_names(text, candidates, names, protected) if names else candidates
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1070,6 +1106,8 @@ class Ranker:
         tokenizer = make_tokenizer(text, cache_dir=Path(config.paths.state) / "cache")
         stopwords = load_stopwords(text.stopwords)
         self.engine = engine(tokenizer, stopwords, text.min_sentence_chars)
+        if text.user_dict and isinstance(self.engine, DefaultEngine):
+            self.engine.protected = frozenset(w for w, _, _ in read_user_dict(text.user_dict))
 
     def summarize(self, text: str, title: str | None = None, top: int | None = None
                   ) -> Summary:
