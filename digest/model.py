@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 ArticleKind = Literal["news", "feature", "photo", "brief"]
 
@@ -80,17 +80,27 @@ class KeySentence:
     score: float
 
 
+class KeywordCandidate(NamedTuple):
+    """A word that could be a keyword of an article, as the ranker scored it on the article
+    alone; ``prior`` is the share of documents that have it in a general corpus (jieba's
+    IDF, ``exp(-idf)``; 0 when unknown there)."""
+
+    word: str
+    score: float
+    prior: float
+
+
 @dataclass(frozen=True)
 class Summary:
     """Key sentences (document order) and keywords of one article (stage: rank).
 
-    ``candidates`` are the keyword candidates (word, score), best first, of which
-    ``keywords`` are the first: the store re-weights them by how many stored articles have
-    each word (default mode only; empty otherwise)."""
+    ``candidates`` are the keyword candidates, best first, of which ``keywords`` are the
+    first: the store re-weights them by how many stored articles have each word (default
+    mode only; empty otherwise)."""
 
     sentences: tuple[KeySentence, ...]
     keywords: tuple[str, ...]
-    candidates: tuple[tuple[str, float], ...] = ()
+    candidates: tuple[KeywordCandidate, ...] = ()
 
 
 @dataclass(frozen=True)

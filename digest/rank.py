@@ -39,10 +39,10 @@ import numba
 import numpy as np
 
 from .config import Config, RankConfig
-from .model import Article, KeySentence, ParsedIssue, Summary
+from .model import Article, KeySentence, KeywordCandidate, ParsedIssue, Summary
 from .text import (SentenceSpan, Tokenizer, load_stopwords, make_tokenizer, read_user_dict,
                    sentence_bounds, split_sentences_textrank4zh)
-from . import rank_names, rank_sentences
+from . import rank_df, rank_names, rank_sentences
 
 # ---------------------------------------------------------------------------------------------
 # How many sentences
@@ -1065,9 +1065,11 @@ class _Batch:
             if candidates:
                 candidates = self._whole_names(a, text[self.article_start[a]:article_end[a] - 1],
                                                candidates, lexicon, protected)
+            idf = lexicon.idf_of
             out.append(Summary(sentences=sentences,
                                keywords=tuple([w for w, _ in candidates[:keywords]]),
-                               candidates=tuple(candidates)))
+                               candidates=tuple([KeywordCandidate(w, s, rank_df.prior_share(idf(w)))
+                                                 for w, s in candidates])))
         return out
 
     def _whole_names(self, a: int, text: str, candidates: list[tuple[str, float]],

@@ -9,7 +9,8 @@ offsets, so they run the same on a batch as on one article.
   shows the date beside the story. Nothing after them is touched.
 - Heading-like pieces are never picked: a paragraph that does not end a sentence (a subhead, a
   `主办单位：…` line, a headline left in the body), a short one-sentence paragraph without a
-  comma (`全面建设先进制造业新高地。`), and the items of a list, which end in a semicolon
+  comma, a series of short run-in heads opening paragraphs (`全面建设先进制造业新高地。…`,
+  `全面建设对外开放新高地。…`), and the items of a list, which end in a semicolon
   (`…选举办法》；`). An article with nothing else keeps its usual candidates.
 - Quotes and brackets come out balanced: a sentence that opens a quote the splitter cut
   (`“成绩靠前的县市区，要保持优势，再创佳绩；`) extends to the closing mark when it is near on
@@ -20,6 +21,7 @@ offsets, so they run the same on a batch as on one article.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Sequence
 
 import numpy as np
@@ -84,22 +86,44 @@ def prepare(text: str, s_start: np.ndarray, s_end: np.ndarray, sentence_start: n
     size = len(text)
     new_start = list(starts)
     chars = [0] * len(starts)
-    for k, (s, e) in enumerate(zip(starts, ends)):
-        line_start = s == 0 or text[s - 1] == "\n"
-        if line_start:
-            first = text[s]
-            if first in MARKS or first in "新本中人央" or "讯" in text[s:s + 12]:
-                s = new_start[k] = s + lead_length(text[s:e])
-        whole = line_start and (e == size or text[e] == "\n")
-        piece = text[s:e]
-        chars[k] = 0 if heading_like(piece, whole) else e - s
+    bounds = sentence_start.tolist()
+    for a in range(len(bounds) - 1):
+        run_in: list[int] = []  # short sentences that open a paragraph and run on
+        for k in range(bounds[a], bounds[a + 1]):
+            s, e = starts[k], ends[k]
+            line_start = s == 0 or text[s - 1] == "\n"
+            if line_start:
+                first = text[s]
+                if first in MARKS or first in "新本中人央" or "讯" in text[s:s + 12]:
+                    s = new_start[k] = s + lead_length(text[s:e])
+            whole = line_start and (e == size or text[e] == "\n")
+            piece = text[s:e]
+            chars[k] = 0 if heading_like(piece, whole) else e - s
+            if line_start and not whole and chars[k] and len(piece) <= HEADING_CHARS \
+                    and not _INNER_PUNCT.search(piece):
+                run_in.append(k)
+        for k in _parallel(text, starts, new_start, ends, run_in):
+            chars[k] = 0
     lengths = np.array(chars, np.int64)
     plain = s_end - np.array(new_start, np.int64)
-    for a in range(len(sentence_start) - 1):
-        k0, k1 = sentence_start[a], sentence_start[a + 1]
+    for a in range(len(bounds) - 1):
+        k0, k1 = bounds[a], bounds[a + 1]
         if k1 > k0 and not (lengths[k0:k1] >= min_chars).any():
             lengths[k0:k1] = plain[k0:k1]
     return np.array(new_start, np.int64), lengths
+
+
+def _parallel(text: str, starts: list[int], new_start: list[int], ends: list[int],
+              run_in: list[int]) -> list[int]:
+    """Of the short sentences opening paragraphs, those printed as a series of run-in heads
+    (`全面建设先进制造业新高地。…`, `全面建设对外开放新高地。…`): two or more that begin with the
+    same two characters or end with the same three."""
+    if len(run_in) < 2:
+        return []
+    cores = {k: text[new_start[k]:ends[k]].rstrip(_SENTENCE_END + _CLOSING) for k in run_in}
+    heads = Counter(c[:2] for c in cores.values())
+    tails = Counter(c[-3:] for c in cores.values())
+    return [k for k, c in cores.items() if heads[c[:2]] >= 2 or tails[c[-3:]] >= 2]
 
 
 def _unmatched(piece: str) -> tuple[list[int], list[int]]:
