@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Literal
 
 ArticleKind = Literal["news", "feature", "photo", "brief"]
 
@@ -80,14 +80,11 @@ class KeySentence:
     score: float
 
 
-class KeywordCandidate(NamedTuple):
-    """A word that could be a keyword of an article, as the ranker scored it on the article
-    alone; ``prior`` is the share of documents that have it in a general corpus (jieba's
-    IDF, ``exp(-idf)``; 0 when unknown there)."""
-
-    word: str
-    score: float
-    prior: float
+# A word that could be a keyword of an article: (word, score, prior). ``score`` is the
+# ranker's, on the article alone; ``prior`` the share of documents that have the word in a
+# general corpus (jieba's IDF, ``exp(-idf)``; about 0 when unknown there). A plain tuple: an
+# article has dozens, and the ranker makes them by the thousand.
+KeywordCandidate = tuple[str, float, float]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ never depends on the batch.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import importlib.util
@@ -42,7 +43,7 @@ from .config import Config, RankConfig
 from .model import Article, KeySentence, KeywordCandidate, ParsedIssue, Summary
 from .text import (SentenceSpan, Tokenizer, load_stopwords, make_tokenizer, read_user_dict,
                    sentence_bounds, split_sentences_textrank4zh)
-from . import rank_df, rank_names, rank_sentences
+from . import rank_names, rank_sentences
 
 # ---------------------------------------------------------------------------------------------
 # How many sentences
@@ -858,16 +859,11 @@ def _keywords(index, words, sentence, in_deck, flags, word_idf, slot, keywords, 
     # that tell articles apart, which is what theme grouping needs.
     for v in range(nodes):
         scores[v] = _round12(scores[v] * np.sqrt(idf[v]))
-    taken = np.zeros(nodes, np.bool_)
     count = min(keywords, nodes)
+    order = np.argsort(-scores, kind="mergesort")  # stable: ties keep the first occurrence
     for r in range(count):
-        best = -1
-        for v in range(nodes):
-            if not taken[v] and (best < 0 or scores[v] > scores[best]):
-                best = v
-        taken[best] = True
-        out[r] = node_token[best]
-        out_score[r] = scores[best]
+        out[r] = node_token[order[r]]
+        out_score[r] = scores[order[r]]
     return count
 
 
@@ -964,8 +960,10 @@ class DefaultEngine:
         lex.ensure_room()
         b = _Batch.build(items, self.tokenizer, lex)
         # Datelines and marks are not shown; headings and list items are not picked.
-        b.s_start, chars = rank_sentences.prepare(b.text, b.s_start, b.s_end,
-                                                  b.sentence_start, self.min_sentence_chars)
+        codes = np.frombuffer(b.text.encode("utf-32-le"), np.uint32)
+        b.s_start, chars = rank_sentences.prepare(b.text, b.s_start, b.s_end, b.sentence_start,
+                                                  self.min_sentence_chars, codes)
+        b.name_starts = rank_names.anchors(codes)
         eligible = chars >= self.min_sentence_chars
         candidates = np.bincount(b.s_article[eligible], minlength=b.size)
         wanted = np.fromiter(map(count, candidates.tolist()), np.int64, b.size)
@@ -998,6 +996,7 @@ class _Batch:
     s_end: np.ndarray
     s_article: np.ndarray
     sentence_start: np.ndarray  # article a's sentences are s_start[sentence_start[a]:...[a + 1]]
+    name_starts: np.ndarray | None = None  # where a title is followed by a surname (offsets)
 
     @classmethod
     def build(cls, items: Sequence[tuple[str, str | None]], tokenizer: Tokenizer,
@@ -1046,10 +1045,16 @@ class _Batch:
         first = self.sentence_start.tolist()
         chosen = np.flatnonzero(picked).tolist()
         cut = np.searchsorted(picked.nonzero()[0], self.sentence_start).tolist()
-        found_words = self.pid[np.maximum(found, 0)].tolist()
-        found = found.tolist()
+        tokens = self.pid[np.maximum(found, 0)]
+        # the general corpus's share of documents with the word (unknown words: jieba's median)
+        priors = np.exp(-lexicon.word_idf[lexicon.word[tokens]]).tolist()
+        found_words = tokens.tolist()
         found_score = found_score.tolist()
+        found_count = (found.reshape(self.size, slots) >= 0).sum(axis=1).tolist()
         article_end = self.article_start[1:].tolist() + [len(text) + 1]
+        named = np.searchsorted(self.name_starts if self.name_starts is not None
+                                else np.zeros(0, np.int64), self.article_start).tolist()
+        named.append(len(self.name_starts) if self.name_starts is not None else 0)
         out = []
         for a in range(self.size):
             sentences = []
@@ -1059,33 +1064,56 @@ class _Batch:
                     continue
                 shown, shown_to = rank_sentences.balanced(text, starts[i], ends[i])
                 sentences.append(KeySentence(i - first[a], shown, score[i]))
-            sentences = tuple(sentences)
-            here = range(a * slots, (a + 1) * slots)
-            candidates = [(spelling[found_words[k]], found_score[k]) for k in here if found[k] >= 0]
-            if candidates:
-                candidates = self._whole_names(a, text[self.article_start[a]:article_end[a] - 1],
-                                               candidates, lexicon, protected)
-            idf = lexicon.idf_of
-            out.append(Summary(sentences=sentences,
-                               keywords=tuple([w for w, _ in candidates[:keywords]]),
-                               candidates=tuple([KeywordCandidate(w, s, rank_df.prior_share(idf(w)))
-                                                 for w, s in candidates])))
+            lo = a * slots
+            hi = lo + found_count[a]
+            candidates = list(zip([spelling[t] for t in found_words[lo:hi]], found_score[lo:hi],
+                                  priors[lo:hi]))
+            if candidates and named[a + 1] > named[a]:
+                at = int(self.article_start[a])
+                candidates = self._whole_names(
+                    a, text[at:article_end[a] - 1], candidates, found_words[lo:hi], lexicon,
+                    protected, self.name_starts[named[a]:named[a + 1]] - at)
+            out.append(Summary(sentences=tuple(sentences),
+                               keywords=tuple([c[0] for c in candidates[:keywords]]),
+                               candidates=tuple(candidates)))
         return out
 
-    def _whole_names(self, a: int, text: str, candidates: list[tuple[str, float]],
-                     lexicon: Lexicon, protected: frozenset[str]) -> list[tuple[str, float]]:
-        """Keyword candidates with person names the tokenizer cut joined back."""
-        ends: list[np.ndarray] = []
+    def _whole_names(self, a: int, text: str, candidates: list[KeywordCandidate],
+                     candidate_tokens: list[int], lexicon: Lexicon, protected: frozenset[str],
+                     starts: np.ndarray) -> list[KeywordCandidate]:
+        """Keyword candidates with person names the tokenizer cut joined back. ``starts``:
+        where a title is followed by a surname in ``text``."""
+        t0, t1 = int(self.token_start[a]), int(self.token_start[a + 1])
+        pid = self.pid[t0:t1]
+        ends = np.cumsum(lexicon.length[pid])  # offset where each token ends
+        # The tokens on the three characters after each title: unless one is a candidate,
+        # there is no piece of a name to join (most articles stop here).
+        first = np.searchsorted(ends, starts, side="right")
+        last = np.minimum(np.searchsorted(ends, starts + 2, side="right"), len(pid) - 1)
+        near = {int(pid[t]) for f, l in zip(first.tolist(), last.tolist())
+                for t in range(f, l + 1)}
+        if near.isdisjoint(candidate_tokens):
+            return candidates
+        found = ends.tolist()
 
-        def boundary(offset: int) -> bool:  # did a token end at this offset of the article?
-            if not ends:
-                t0, t1 = self.token_start[a], self.token_start[a + 1]
-                ends.append(np.cumsum(lexicon.length[self.pid[t0:t1]]))
-            at = np.searchsorted(ends[0], offset)
-            return bool(at < len(ends[0]) and ends[0][at] == offset)
+        def boundary(offset: int) -> bool:  # did a token end at this offset?
+            at = bisect.bisect_left(found, offset)
+            return at < len(found) and found[at] == offset
 
-        names = rank_names.find_names(text, boundary, lexicon.idf_of)
-        return rank_names.join_names(text, candidates, names, protected) if names else candidates
+        names = rank_names.find_names(text, boundary, lexicon.idf_of, starts.tolist())
+        if not names:
+            return candidates
+        # the tokens lying on a name: the only words that can be pieces of it
+        pieces: set[str] = set()
+        for name in names:
+            at = text.find(name)
+            while at >= 0:
+                t = bisect.bisect_right(found, at)
+                while t < len(found) and (t == 0 or found[t - 1] < at + len(name)):
+                    pieces.add(lexicon.spelling[pid[t]])
+                    t += 1
+                at = text.find(name, at + 1)
+        return rank_names.join_names(text, candidates, names, protected, pieces)
 
 
 # ---------------------------------------------------------------------------------------------

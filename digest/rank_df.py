@@ -17,18 +17,12 @@ the files were stored in.
 
 from __future__ import annotations
 
-import math
 from typing import Mapping, Sequence
 
 from .model import KeywordCandidate
 
 POWER = 3.0
 PRIOR_DOCUMENTS = 10.0
-
-
-def prior_share(idf: float | None) -> float:
-    """The share of documents with the word in jieba's corpus (0 when unknown there)."""
-    return 0.0 if idf is None else math.exp(-idf)
 
 
 def share(df: int, documents: int, prior: float) -> float:

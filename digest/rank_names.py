@@ -17,6 +17,9 @@ from __future__ import annotations
 import re
 from typing import Callable, Iterable, Sequence
 
+import numba
+import numpy as np
+
 # Common single-character surnames, without those that are mostly function words or common
 # word starts in news text (和 时 全 应 单 党 ...): a title followed by 全区 is no name.
 SURNAMES = frozenset(
@@ -31,9 +34,43 @@ TITLES = ("书记", "区长", "市长", "县长", "镇长", "乡长", "省长", 
           "社长", "行长", "会长", "秘书长", "委员", "常委", "总理", "经理", "董事长", "理事长",
           "检察长", "庭长", "政委", "司令员", "大使", "发言人", "主编", "总监", "教授", "记者",
           "通讯员", "村民", "居民", "党员", "干部", "负责人", "支书")
-_ANCHOR = re.compile("(?:" + "|".join(sorted(TITLES, key=len, reverse=True)) + r")\s?(["
-                     + "".join(sorted(SURNAMES)) + "])")
+_TITLE_ENDS = tuple(TITLES)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _marks(chars: Iterable[str]) -> np.ndarray:
+    table = np.zeros(0x10000, np.bool_)
+    table[[ord(c) for c in chars]] = True
+    return table
+
+
+_TITLE_LAST = _marks({t[-1] for t in TITLES})
+_SURNAME = _marks(SURNAMES)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _anchor_scan(codes, title_last, surname):
+    """Offsets of the surnames right after a title's last character (a space between
+    allowed): one compiled pass over a batch, where a regex took 30 us an article."""
+    out = np.empty(len(codes), np.int64)
+    count = 0
+    for i in range(1, len(codes)):
+        c = codes[i]
+        if c >= 0x10000 or not surname[c]:
+            continue
+        b = codes[i - 1]
+        if b == 32 and i >= 2:
+            b = codes[i - 2]
+        if b < 0x10000 and title_last[b]:
+            out[count] = i
+            count += 1
+    return out[:count]
+
+
+def anchors(codes: np.ndarray) -> np.ndarray:
+    """Where a name may start after a title, in text given as its code points (UTF-32): the
+    title itself is checked by ``find_names``."""
+    return _anchor_scan(codes, _TITLE_LAST, _SURNAME)
 # Characters that start what follows a name (王睿在, 陈宁说, 谢炜等, 蔡奇出席), not a third
 # character of it.
 FOLLOWERS = frozenset("在说等和出作表指主参来对到是也为与及同率向就介强要一的了称认带讲提通会代"
@@ -51,13 +88,18 @@ def _occurrences(text: str, word: str) -> list[int]:
 
 
 def find_names(text: str, boundary: Callable[[int], bool],
-               idf: Callable[[str], float | None] = lambda word: None) -> list[str]:
+               idf: Callable[[str], float | None] = lambda word: None,
+               starts: Iterable[int] | None = None) -> list[str]:
     """Person names introduced by a title in ``text``; ``boundary(i)`` tells whether the
     segmenter ended a word at offset i, ``idf`` gives a word's IDF in a general corpus (None
-    when unknown)."""
+    when unknown); ``starts`` are the offsets ``anchors`` found (computed when None)."""
+    if starts is None:
+        starts = anchors(np.frombuffer(text.encode("utf-32-le"), np.uint32)).tolist()
     names: dict[str, None] = {}
-    for m in _ANCHOR.finditer(text):
-        p = m.start(1)
+    for p in starts:
+        title_end = p - 1 if text[p - 1] == " " else p
+        if not text.endswith(_TITLE_ENDS, 0, title_end):
+            continue
         two, three = text[p:p + 2], text[p:p + 3]
         if len(two) < 2 or not _CJK.match(two[1]):
             continue
@@ -73,27 +115,32 @@ def find_names(text: str, boundary: Callable[[int], bool],
     return list(names)
 
 
-def join_names(text: str, candidates: Sequence[tuple[str, float]], names: Iterable[str],
-               protected: frozenset[str] = frozenset()) -> list[tuple[str, float]]:
-    """``candidates`` (word, score), best first, with each word that only ever occurs as a
-    piece of one of ``names`` replaced by the name (a name never shortens a word: 穆罕默德 stays);
-    a word met again keeps its first (best) place."""
+def join_names(text: str, candidates: Sequence[tuple], names: Iterable[str],
+               protected: frozenset[str] = frozenset(), pieces: set[str] | None = None
+               ) -> list[tuple]:
+    """``candidates`` (word, score, ...), best first, with each word that only ever occurs
+    as a piece of one of ``names`` replaced by the name (a name never shortens a word:
+    穆罕默德 stays); a word met again keeps its first (best) place. ``pieces``, when given,
+    are the only words worth checking (the tokens found on the names)."""
     names = [n for n in names if n not in protected]
+    if pieces is not None:
+        pieces = pieces.difference(names, protected)
+        if pieces.isdisjoint(c[0] for c in candidates):
+            return list(candidates)
     if not names:
         return list(candidates)
     spans = {n: [(at, at + len(n)) for at in _occurrences(text, n)] for n in names}
     letters = set("".join(names))
-    out: dict[str, float] = {}
-    for word, score in candidates:
-        if word not in protected and word not in spans and letters & set(word):
+    out: dict[str, tuple] = {}
+    for candidate in candidates:
+        word = candidate[0]
+        if (word in pieces if pieces is not None else not letters.isdisjoint(word)) and \
+                word not in protected and word not in spans:
+            seen = _occurrences(text, word)
             for name, where in spans.items():
-                if name in word:
-                    continue
-                seen = _occurrences(text, word)
-                if seen and where and all(any(s < at + len(word) and at < e for s, e in where)
-                                          for at in seen):
-                    word = name
+                if name not in word and seen and where and all(
+                        any(s < at + len(word) and at < e for s, e in where) for at in seen):
+                    candidate = (name, *candidate[1:])
                     break
-        if word not in out:
-            out[word] = score
-    return list(out.items())
+        out.setdefault(candidate[0], candidate)
+    return list(out.values())

@@ -41,8 +41,7 @@ HEADING_CHARS = 20  # a one-sentence paragraph this short and without a comma re
 # How far a sentence may grow to reach its closing quote: past this, the quote is dropped.
 MAX_EXTENSION = 80
 PAIRS = {"“": "”", "‘": "’", "「": "」", "『": "』", "《": "》", "（": "）", "(": ")"}
-_OPENERS = "".join(PAIRS)
-_CLOSERS = "".join(PAIRS.values())
+_PAIR_MARK = re.compile("[" + re.escape("".join(PAIRS) + "".join(PAIRS.values())) + "]")
 
 
 def lead_length(sentence: str) -> int:
@@ -75,52 +74,80 @@ def heading_like(sentence: str, whole_paragraph: bool) -> bool:
     return len(sentence) <= HEADING_CHARS and not _INNER_PUNCT.search(sentence)
 
 
+def _classes() -> np.ndarray:
+    table = np.zeros(0x10000, np.uint8)
+    for chars, flag in ((_SENTENCE_END, _END), (_LIST_END, _ITEM), (_CLOSING, _CLOSE),
+                        ("\n", _BREAK)):
+        table[[ord(c) for c in chars]] |= flag
+    return table
+
+
+_END, _ITEM, _CLOSE, _BREAK = 1, 2, 4, 8
+_CLASS = _classes()
+_LEAD_START = frozenset(MARKS + "新本中人央")  # what a dateline or a mark starts with
+
+
 def prepare(text: str, s_start: np.ndarray, s_end: np.ndarray, sentence_start: np.ndarray,
-            min_chars: int) -> tuple[np.ndarray, np.ndarray]:
+            min_chars: int, codes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """For the body sentences of a batch (offsets into ``text``; article a's are
     ``sentence_start[a]:sentence_start[a + 1]``): their start with the dateline and marks
     skipped, and their length as far as picking goes (0: never picked). An article left
-    without any candidate keeps its usual ones (every sentence of ``min_chars`` or more)."""
-    starts = s_start.tolist()
-    ends = s_end.tolist()
-    size = len(text)
-    new_start = list(starts)
-    chars = [0] * len(starts)
-    bounds = sentence_start.tolist()
-    for a in range(len(bounds) - 1):
-        run_in: list[int] = []  # short sentences that open a paragraph and run on
-        for k in range(bounds[a], bounds[a + 1]):
-            s, e = starts[k], ends[k]
-            line_start = s == 0 or text[s - 1] == "\n"
-            if line_start:
-                first = text[s]
-                if first in MARKS or first in "新本中人央" or "讯" in text[s:s + 12]:
-                    s = new_start[k] = s + lead_length(text[s:e])
-            whole = line_start and (e == size or text[e] == "\n")
-            piece = text[s:e]
-            chars[k] = 0 if heading_like(piece, whole) else e - s
-            if line_start and not whole and chars[k] and len(piece) <= HEADING_CHARS \
-                    and not _INNER_PUNCT.search(piece):
-                run_in.append(k)
-        for k in _parallel(text, starts, new_start, ends, run_in):
-            chars[k] = 0
-    lengths = np.array(chars, np.int64)
-    plain = s_end - np.array(new_start, np.int64)
-    for a in range(len(bounds) - 1):
-        k0, k1 = bounds[a], bounds[a + 1]
-        if k1 > k0 and not (lengths[k0:k1] >= min_chars).any():
-            lengths[k0:k1] = plain[k0:k1]
-    return np.array(new_start, np.int64), lengths
+    without any candidate keeps its usual ones (every sentence of ``min_chars`` or more).
+
+    ``codes`` is the text as code points (UTF-32), if the caller has it. Array passes over
+    all sentences; Python only for those that open a paragraph."""
+    n = len(text)
+    if len(s_start) == 0 or n == 0:
+        return s_start.copy(), s_end - s_start
+    if codes is None:
+        codes = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+
+    def kind(at: np.ndarray) -> np.ndarray:
+        return _CLASS[np.minimum(codes[at], 0xFFFF)]
+
+    before = kind(np.maximum(s_start - 1, 0))
+    line_start = (s_start == 0) | (before & _BREAK != 0)
+    after = kind(np.minimum(s_end, n - 1))
+    whole = line_start & ((s_end >= n) | (after & _BREAK != 0))
+    last = kind(s_end - 1)
+    core = np.where((last & _CLOSE != 0) & (s_end - 2 >= s_start),
+                    kind(np.maximum(s_end - 2, 0)), last)
+    heading = (core & _ITEM != 0) | (whole & (core & (_END | _ITEM) == 0))
+    new_start = s_start.copy()
+    owner = np.searchsorted(sentence_start, np.arange(len(s_start)), side="right") - 1
+    runs: dict[int, list[int]] = {}  # per article: short sentences opening a paragraph
+    opening = np.flatnonzero(line_start)
+    for k, s, e, w, a, h in zip(opening.tolist(), s_start[opening].tolist(),
+                                s_end[opening].tolist(), whole[opening].tolist(),
+                                owner[opening].tolist(), heading[opening].tolist()):
+        if text[s] in _LEAD_START or "讯" in text[s:s + 12]:
+            s += lead_length(text[s:e])
+            new_start[k] = s
+        if not h and e - s <= HEADING_CHARS and not _INNER_PUNCT.search(text, s, e):
+            if w:
+                heading[k] = True  # a short one-sentence paragraph without a comma
+            else:
+                runs.setdefault(a, []).append(k)
+    for found in runs.values():
+        heading[_parallel(text, new_start, s_end, found)] = True
+    lengths = np.where(heading, 0, s_end - new_start)
+    plain = s_end - new_start
+    usable = np.bincount(owner[lengths >= min_chars], minlength=len(sentence_start) - 1)
+    for a in np.flatnonzero(usable == 0).tolist():
+        k0, k1 = sentence_start[a], sentence_start[a + 1]
+        lengths[k0:k1] = plain[k0:k1]
+    return new_start, lengths
 
 
-def _parallel(text: str, starts: list[int], new_start: list[int], ends: list[int],
-              run_in: list[int]) -> list[int]:
+def _parallel(text: str, new_start: np.ndarray, ends: np.ndarray, run_in: list[int]
+              ) -> list[int]:
     """Of the short sentences opening paragraphs, those printed as a series of run-in heads
     (`全面建设先进制造业新高地。…`, `全面建设对外开放新高地。…`): two or more that begin with the
     same two characters or end with the same three."""
     if len(run_in) < 2:
         return []
-    cores = {k: text[new_start[k]:ends[k]].rstrip(_SENTENCE_END + _CLOSING) for k in run_in}
+    cores = {k: text[int(new_start[k]):int(ends[k])].rstrip(_SENTENCE_END + _CLOSING)
+             for k in run_in}
     heads = Counter(c[:2] for c in cores.values())
     tails = Counter(c[-3:] for c in cores.values())
     return [k for k, c in cores.items() if heads[c[:2]] >= 2 or tails[c[-3:]] >= 2]
@@ -130,17 +157,17 @@ def _unmatched(piece: str) -> tuple[list[int], list[int]]:
     """Positions of opening marks never closed and of closing marks never opened."""
     stack: list[int] = []
     stray: list[int] = []
-    for i, ch in enumerate(piece):
+    for m in _PAIR_MARK.finditer(piece):
+        i, ch = m.start(), m.group()
         if ch in PAIRS:
             stack.append(i)
-        elif ch in _CLOSERS:
-            if stack and PAIRS[piece[stack[-1]]] == ch:
-                stack.pop()
-            elif any(PAIRS[piece[j]] == ch for j in stack):
-                while PAIRS[piece[stack.pop()]] != ch:
-                    pass
-            else:
-                stray.append(i)
+        elif stack and PAIRS[piece[stack[-1]]] == ch:
+            stack.pop()
+        elif any(PAIRS[piece[j]] == ch for j in stack):
+            while PAIRS[piece[stack.pop()]] != ch:
+                pass
+        else:
+            stray.append(i)
     return stack, stray
 
 
@@ -149,9 +176,9 @@ def balanced(text: str, start: int, end: int) -> tuple[str, int]:
     the offset where what it shows ends (beyond ``end`` when it was extended to its closing
     mark, which then covers the sentences up to there)."""
     piece = text[start:end]
-    if not any(c in _OPENERS or c in _CLOSERS for c in piece):
-        return piece, end
     opened, stray = _unmatched(piece)
+    if not opened and not stray:
+        return piece, end
     if opened:
         line_end = text.find("\n", end)
         line_end = len(text) if line_end < 0 else line_end

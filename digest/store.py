@@ -345,12 +345,11 @@ class Store:
             return
         conn.executemany(
             "INSERT INTO keyword_candidates (article_id, rank, word, score, prior)"
-            " VALUES (?,?,?,?,?)", [(article_id, i, c.word, c.score, c.prior)
-                                    for i, c in enumerate(candidates)])
+            " VALUES (?,?,?,?,?)", [(article_id, i, *c) for i, c in enumerate(candidates)])
         conn.executemany(
             "INSERT INTO term_df (word, articles) VALUES (?, 1)"
             " ON CONFLICT (word) DO UPDATE SET articles = articles + 1",
-            [(word,) for word in dict.fromkeys(c.word for c in candidates)])
+            [(word,) for word in dict.fromkeys(c[0] for c in candidates)])
         conn.execute("UPDATE term_documents SET articles = articles + 1 WHERE id = 1")
 
     # -- articles ---------------------------------------------------------------------
@@ -405,12 +404,12 @@ class Store:
         candidates = self._by_article(
             "SELECT article_id, word, score, prior FROM keyword_candidates"
             " WHERE article_id IN ({}) ORDER BY article_id, rank", ids,
-            lambda r: KeywordCandidate(r[1], r[2], r[3]))
+            lambda r: (r[1], r[2], r[3]))
         if not candidates:
             return {}
         documents = self.conn.execute(
             "SELECT articles FROM term_documents WHERE id = 1").fetchone()[0]
-        words = sorted({c.word for found in candidates.values() for c in found})
+        words = sorted({c[0] for found in candidates.values() for c in found})
         df: dict[str, int] = {}
         for start in range(0, len(words), 500):
             chunk = words[start:start + 500]

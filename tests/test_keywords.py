@@ -63,7 +63,7 @@ def boundaries(text: str):
 ])
 def test_a_name_the_tokenizer_cut_comes_back_whole(ranker, body, title, name, pieces):
     summary = ranker.summarize(body, title)
-    words = {c.word for c in summary.candidates}
+    words = {c[0] for c in summary.candidates}
     assert name in words and not words & pieces
     assert name in summary.keywords
 
@@ -91,7 +91,7 @@ def test_the_user_dictionary_still_wins(tmp_path):
     user_dict = tmp_path / "user.txt"
     user_dict.write_text("百顺 50 nz\n", encoding="utf-8")
     summary = make_ranker(tmp_path / "state", user_dict).summarize(ZHANG, ZHANG_TITLE)
-    words = {c.word for c in summary.candidates}
+    words = {c[0] for c in summary.candidates}
     assert "百顺" in words and "张百顺" not in words
 
 
@@ -99,7 +99,7 @@ def test_the_user_dictionary_still_wins(tmp_path):
 
 
 def candidates(*words: str) -> list[KeywordCandidate]:
-    return [KeywordCandidate(w, 1.0 - i / 10, 0.0) for i, w in enumerate(words)]
+    return [(w, 1.0 - i / 10, 0.0) for i, w in enumerate(words)]
 
 
 def test_a_word_in_most_stored_articles_is_demoted():
@@ -114,7 +114,7 @@ def test_with_few_articles_stored_the_prior_leads():
     assert rank_df.reweighted(found, {"工作": 1, "耕地": 1, "违法": 1}, 1, 3) == \
         ("工作", "耕地", "违法")
     # a word common in the general corpus is demoted even in a small store
-    common = [KeywordCandidate("工作", 1.0, 0.6), *candidates("耕地", "违法")[1:]]
+    common = [("工作", 1.0, 0.6), *candidates("耕地", "违法")[1:]]
     assert rank_df.reweighted(common, {}, 0, 1) == ("违法",)
 
 
