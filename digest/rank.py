@@ -997,6 +997,7 @@ class _Batch:
     s_article: np.ndarray
     sentence_start: np.ndarray  # article a's sentences are s_start[sentence_start[a]:...[a + 1]]
     name_starts: np.ndarray | None = None  # where a title is followed by a surname (offsets)
+    token_end: np.ndarray | None = None  # cumulative token lengths, made when names need it
 
     @classmethod
     def build(cls, items: Sequence[tuple[str, str | None]], tokenizer: Tokenizer,
@@ -1085,13 +1086,27 @@ class _Batch:
         where a title is followed by a surname in ``text``."""
         t0, t1 = int(self.token_start[a]), int(self.token_start[a + 1])
         pid = self.pid[t0:t1]
-        ends = np.cumsum(lexicon.length[pid])  # offset where each token ends
-        # The tokens on the three characters after each title: unless one is a candidate,
-        # there is no piece of a name to join (most articles stop here).
-        first = np.searchsorted(ends, starts, side="right")
-        last = np.minimum(np.searchsorted(ends, starts + 2, side="right"), len(pid) - 1)
-        near = {int(pid[t]) for f, l in zip(first.tolist(), last.tolist())
-                for t in range(f, l + 1)}
+        if self.token_end is None:
+            self.token_end = np.cumsum(lexicon.length[self.pid])
+        ends = self.token_end[t0:t1] - (self.token_end[t0 - 1] if t0 else 0)
+        # The tokens on the three characters after each title, but a word of two or three
+        # characters starting there that is not followed by a possible third character of
+        # the name (梅永杰, 王睿在; not 王彤宇来, 刘国中): unless one is a candidate, there is no
+        # piece of a name to join (most articles stop here).
+        near = set()
+        for t, at in zip(np.searchsorted(ends, starts, side="right").tolist(), starts.tolist()):
+            window = ends[max(t - 1, 0):t + 3].tolist()  # token ends around the name
+            if t == 0:
+                window.insert(0, 0)
+            for k in range(1, len(window)):
+                if window[k - 1] >= at + 3:
+                    break
+                whole = window[k - 1] == at and window[k] - at in (2, 3) and not (
+                    window[k] == at + 2 and at + 2 < len(text)
+                    and "\u4e00" <= text[at + 2] <= "\u9fff"
+                    and text[at + 2] not in rank_names.FOLLOWERS)
+                if not whole:
+                    near.add(int(pid[t + k - 1]))
         if near.isdisjoint(candidate_tokens):
             return candidates
         found = ends.tolist()
