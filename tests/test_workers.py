@@ -30,7 +30,8 @@ DEV_FILES = [DEV / name for name in ("xhmrdx_20260427.txt", "xhmrdx_20260428.txt
              if (DEV / name).is_file()]
 TABLES = {"issues": "id, sha256, source, paper, issue_date, issue_number, encoding, "
                     "file_mtime, file_date",  # all but ingested_at, the clock's
-          "articles": "*", "key_sentences": "*", "keywords": "*"}
+          "articles": "*", "key_sentences": "*", "keywords": "*",
+          "keyword_candidates": "*", "term_df": "*", "term_documents": "*"}
 
 
 @pytest.fixture(autouse=True)
