@@ -25,7 +25,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .model import Article, DecodedText, IssueMeta, NonArticle, ParsedIssue
+from ..model import Article, NonArticle
 
 CJK = "\u4e00-\u9fff"
 _CLOSERS = "”’」』）)】》\"'"
@@ -572,87 +572,5 @@ def _build_article(index: int, draft: _Draft, year: int, not_after: dt.date | No
         byline=" ".join(bylines) or None, kind=kind, paragraphs=tuple(paragraphs),
         subheads=tuple(line.text for line in draft.subheads),
         source_lines=tuple(sorted(used_nos)))
-
-
-def parse_text(text: str, *, source: str = "", sha256: str = "",
-               file_date: dt.date | None = None) -> ParsedIssue:
-    lines = _lines(text)
-    masthead = _read_masthead(lines)
-    non_article = [NonArticle(text=line.raw, reason="masthead", line=line.no)
-                   for line in masthead.lines]
-    rest = lines[len(masthead.lines):]
-    paper = masthead.paper
-    furniture = {}
-    for line in rest:
-        if (paper and line.text.replace(" ", "") == paper) or (
-                _PAGE_HEADER.search(line.text) and len(line.text) <= 40
-                and not ends_sentence(line.text)):
-            furniture[line.no] = "masthead"
-    skip = {**_find_duplicates(rest), **furniture}
-    walk = _Walk(rest, skip, _blank_separated(lines))
-    walk.run()
-    non_article.extend(walk.non_article)
-    # The year of a `8月18日` dateline: the masthead's, else the latest one the issue
-    # mentions, else the file's; a date after the issue (or file) is from the year before.
-    hinted = None if masthead.date else _year_hint(text, file_date)
-    if masthead.date:
-        year, not_after = masthead.date.year, masthead.date
-    elif hinted:
-        year, not_after = hinted, None
-    else:
-        year = (file_date or dt.date.today()).year
-        not_after = file_date
-    articles = [_build_article(i, draft, year, not_after, non_article)
-                for i, draft in enumerate(walk.drafts)]
-    non_article.sort(key=lambda item: item.line)
-    issue = IssueMeta(paper=masthead.paper, date=masthead.date, number=masthead.number,
-                      source=source, sha256=sha256)
-    return ParsedIssue(issue=issue, articles=tuple(articles), non_article=tuple(non_article))
-
-
-def parse_issue(decoded: DecodedText) -> ParsedIssue:
-    file_date = decoded.mtime.date() if decoded.mtime else None
-    return parse_text(decoded.text, source=decoded.source, sha256=decoded.sha256,
-                      file_date=file_date)
-
-
-# ---------------------------------------------------------------------------------------------
-# Output
-
-
-def _iso(date: dt.date | None) -> str | None:
-    return date.isoformat() if date else None
-
-
-def to_json(parsed: ParsedIssue) -> dict:
-    issue = parsed.issue
-    return {
-        "issue": {"paper": issue.paper, "date": _iso(issue.date), "number": issue.number,
-                  "source": issue.source, "sha256": issue.sha256},
-        "articles": [
-            {"title": a.title, "kicker": a.kicker, "subtitle": a.subtitle, "date": _iso(a.date),
-             "place": a.place, "dateline": a.dateline, "byline": a.byline, "kind": a.kind,
-             "subheads": list(a.subheads), "paragraphs": list(a.paragraphs)}
-            for a in parsed.articles],
-        "non_article": [{"text": n.text, "reason": n.reason} for n in parsed.non_article],
-    }
-
-
-def outline(parsed: ParsedIssue) -> str:
-    issue = parsed.issue
-    head = " ".join(x for x in (issue.paper, _iso(issue.date), issue.number) if x)
-    lines = [f"{issue.source}: {head or '(no masthead)'} — {len(parsed.articles)} articles"]
-    for a in parsed.articles:
-        date = _iso(a.date) or "no date"
-        lines.append(f"  {a.index + 1:>2}. [{a.kind}, {date}] {a.title or '(untitled)'}")
-        if a.kicker:
-            lines.append(f"      kicker:   {a.kicker}")
-        if a.subtitle:
-            lines.append(f"      subtitle: {a.subtitle}")
-        lines.append(f"      {len(a.paragraphs)} paragraphs · {a.byline or 'no byline'}")
-    reasons = Counter(n.reason for n in parsed.non_article)
-    if reasons:
-        lines.append("  set aside: " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())))
-    return "\n".join(lines)
 
 

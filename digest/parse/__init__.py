@@ -1,0 +1,135 @@
+"""Stage 2: the normalised text of one issue -> masthead, articles, and set-aside lines.
+
+The parser reads any paper, in any of the layouts issue files come in (a crawler's export
+with indented paragraphs, PDF/OCR-like text with blank lines between everything, markdown
+headings), from signals every paper shares:
+
+1. Each non-blank line keeps its layout (indent, blank lines around it, heading marks)
+   and gets paper-independent features (`lines`).
+2. A linear-chain CRF labels every line furniture / 引题 / 标题 / 副题 / body
+   (`tagger`; trained by `python -m digest.parse.train`, see `make train-parser`).
+3. Decks open articles, body lines fill them, furniture is set aside (`assemble`); inside an
+   article the rules of `rules` find the dateline, bylines, credits, subheads and
+   paragraphs cut by a page break, and complete dates with the issue's year.
+
+Every non-blank input line lands in exactly one place: a field of one article or one
+`NonArticle` with its reason. `source_lines` on each article records which lines it took,
+which is what the property tests check. Cost is linear in the file's size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+
+from ..model import DecodedText, IssueMeta, NonArticle, ParsedIssue
+from . import assemble, tagger
+from .lines import Line, is_page_header, read_lines
+from .rules import (complete_date, ends_sentence, match_dateline,  # noqa: F401 (public API)
+                    split_glued_byline)
+from . import rules
+
+__all__ = ["parse_text", "parse_issue", "to_json", "outline", "match_dateline",
+           "split_glued_byline", "ends_sentence", "complete_date"]
+
+# `新华每日电讯  2026年4月28日  第01版  要闻`: the paper's name before the issue date
+_HEADER_PAPER = re.compile(r"^(?P<paper>[\u4e00-\u9fff]{2,12})\s+(?P<date>(?:19|20)\d{2}\s*年\s*"
+                           r"\d{1,2}\s*月\s*\d{1,2}\s*日)")
+
+
+def _issue_from_headers(lines: list[Line], masthead) -> None:
+    """Fill the paper and date from page header lines when no masthead gave them."""
+    for line in lines[:400]:
+        m = _HEADER_PAPER.match(line.text)
+        if not m or not is_page_header(line.text):
+            continue
+        if masthead.paper is None:
+            masthead.paper = m["paper"]
+        if masthead.date is None:
+            d = rules._FULL_DATE.search(m["date"])
+            try:
+                masthead.date = dt.date(int(d["y"]), int(d["m"]), int(d["d"]))
+            except ValueError:
+                pass
+        return
+
+
+def parse_text(text: str, *, source: str = "", sha256: str = "",
+               file_date: dt.date | None = None) -> ParsedIssue:
+    lines = read_lines(text)
+    masthead = rules._read_masthead(lines)
+    _issue_from_headers(lines, masthead)
+    masthead_nos = {line.no for line in masthead.lines}
+    paper = masthead.paper
+    if paper:
+        masthead_nos |= {line.no for line in lines
+                         if line.text.replace(" ", "") == paper}
+    labels = tagger.label(lines)
+    labels = ["F" if line.no in masthead_nos else lab for line, lab in zip(lines, labels)]
+    skip = assemble.find_duplicates(lines)
+    drafts, non_article = assemble.group(lines, labels, skip, masthead_nos)
+    # The year of a `8月18日` dateline: the masthead's, else the latest one the issue
+    # mentions, else the file's; a date after the issue (or file) is from the year before.
+    hinted = None if masthead.date else rules._year_hint(text, file_date)
+    if masthead.date:
+        year, not_after = masthead.date.year, masthead.date
+    elif hinted:
+        year, not_after = hinted, None
+    else:
+        year = (file_date or dt.date.today()).year
+        not_after = file_date
+    articles = [assemble.build_article(i, draft, year, not_after, non_article)
+                for i, draft in enumerate(drafts)]
+    non_article.sort(key=lambda item: item.line)
+    issue = IssueMeta(paper=masthead.paper, date=masthead.date, number=masthead.number,
+                      source=source, sha256=sha256)
+    return ParsedIssue(issue=issue, articles=tuple(articles), non_article=tuple(non_article))
+
+
+def parse_issue(decoded: DecodedText) -> ParsedIssue:
+    file_date = decoded.mtime.date() if decoded.mtime else None
+    return parse_text(decoded.text, source=decoded.source, sha256=decoded.sha256,
+                      file_date=file_date)
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+
+
+def _iso(date: dt.date | None) -> str | None:
+    return date.isoformat() if date else None
+
+
+def to_json(parsed: ParsedIssue) -> dict:
+    issue = parsed.issue
+    return {
+        "issue": {"paper": issue.paper, "date": _iso(issue.date), "number": issue.number,
+                  "source": issue.source, "sha256": issue.sha256},
+        "articles": [
+            {"title": a.title, "kicker": a.kicker, "subtitle": a.subtitle, "date": _iso(a.date),
+             "place": a.place, "dateline": a.dateline, "byline": a.byline, "kind": a.kind,
+             "subheads": list(a.subheads), "paragraphs": list(a.paragraphs)}
+            for a in parsed.articles],
+        "non_article": [{"text": n.text, "reason": n.reason} for n in parsed.non_article],
+    }
+
+
+def outline(parsed: ParsedIssue) -> str:
+    issue = parsed.issue
+    head = " ".join(x for x in (issue.paper, _iso(issue.date), issue.number) if x)
+    lines = [f"{issue.source}: {head or '(no masthead)'} — {len(parsed.articles)} articles"]
+    for a in parsed.articles:
+        date = _iso(a.date) or "no date"
+        lines.append(f"  {a.index + 1:>2}. [{a.kind}, {date}] {a.title or '(untitled)'}")
+        if a.kicker:
+            lines.append(f"      kicker:   {a.kicker}")
+        if a.subtitle:
+            lines.append(f"      subtitle: {a.subtitle}")
+        lines.append(f"      {len(a.paragraphs)} paragraphs · {a.byline or 'no byline'}")
+    reasons = Counter(n.reason for n in parsed.non_article)
+    if reasons:
+        lines.append("  set aside: " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())))
+    return "\n".join(lines)
+
+
