@@ -26,6 +26,8 @@ _GLUED_SIGN_OFF = re.compile(r"[。！？”][\s\u3000]*[（(]?(?:新华社|本�
 _AUTHOR = re.compile(r"^[（(]?(?:作者|本文作者|文/|作者：|作者:)|[（(]作者.{0,40}[)）]$|"
                      r"^[（(].{0,40}(?:系|为|是).{0,40}[)）]$")
 _SPEAKER = re.compile(r"^[\u4e00-\u9fff]{2,4}$")
+_REPORTED = re.compile(r"^(?:据|[（(]?)(?:新华社|中新社|本报|人民网|央视网)[\u4e00-\u9fff]{0,8}"
+                       r"(?:\d{1,2}月\d{1,2}日)?电")
 _QUOTE_OPEN = "“‘「『《"
 _DASH = ("——", "—", "--", "－－")
 _NUMBERED = re.compile(r"^(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[)）]|\d+[、.．])")
@@ -131,7 +133,7 @@ def _own(line: Line, doc: dict) -> dict[str, float | str]:
     f["commas"] = str(min(commas, 3))
     if " " in text or "\u3000" in text:
         f["space"] = "1"
-    if rules.match_dateline(text):
+    if rules.match_dateline(text) or _REPORTED.match(text):
         f["dateline"] = "1"
     if _SIGN_OFF.search(text):
         f["signoff"] = "1"
@@ -183,6 +185,30 @@ def _own(line: Line, doc: dict) -> dict[str, float | str]:
     return f
 
 
+def _bigrams(text: str) -> set[str]:
+    return {text[i:i + 2] for i in range(len(text) - 1)}
+
+
+def _cohesion(lines: list[Line], i: int, width: int = 3) -> tuple[str, str, str]:
+    """How much the text before a short line shares with the text after it, and with the
+    line itself: a new article changes the vocabulary, a section subhead does not."""
+    before: set[str] = set()
+    for line in lines[max(0, i - width):i]:
+        before |= _bigrams(line.text)
+    after: set[str] = set()
+    for line in lines[i + 1:i + 1 + width]:
+        after |= _bigrams(line.text)
+    own = _bigrams(lines[i].text)
+
+    def bucket(a: set[str], b: set[str]) -> str:
+        if not a or not b:
+            return "none"
+        r = len(a & b) / min(len(a), len(b))
+        return "0" if r < 0.05 else "1" if r < 0.1 else "2" if r < 0.2 else "3" if r < 0.35 else "4"
+
+    return bucket(before, after), bucket(own, before), bucket(own, after)
+
+
 def features(lines: list[Line]) -> list[dict[str, float | str]]:
     """One feature dict a line: its own signals, its neighbours', and the issue's layout."""
     n = len(lines)
@@ -225,6 +251,12 @@ def features(lines: list[Line]) -> list[dict[str, float | str]]:
                 feats[p + "len_end"] = f"{g['len']}|{g['end']}"
         if i == 0:
             feats["first"] = "1"
+        if len(lines[i].text) <= 40 and f["end"] not in ("stop", "qstop"):
+            ba, sb, sa = _cohesion(lines, i)
+            feats["coh"] = ba
+            feats["coh_prev"] = sb
+            feats["coh_next"] = sa
+            feats["coh_pn"] = f"{sb}|{sa}"
         if i < 12:
             feats["top"] = "1"
         out.append(feats)
