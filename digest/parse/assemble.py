@@ -8,6 +8,7 @@ everything inside an article is then read with the rule-based knowledge of `rule
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 from ..model import Article, NonArticle
@@ -117,6 +118,14 @@ def _settle_bodiless(drafts: list[Draft], non_article: list[NonArticle]):
     return out, non_article
 
 
+def _lead_in(upper: str, lower: str) -> bool:
+    """`X在…时强调` or a short line of figures over the factual headline: a kicker."""
+    if rules._LEAD_IN_END.search(upper):
+        return True
+    return (len(upper) <= 12 and " " in upper and bool(re.search(r"\d", upper))
+            and not re.search(r"\d", lower))
+
+
 def _top_byline(line: Line) -> bool:
     text = line.text
     return (len(text) <= 60 and not rules.ends_sentence(text)
@@ -199,6 +208,9 @@ def build_article(index: int, draft: Draft, year: int, not_after: dt.date | None
     kicker = fields["K"].text if "K" in fields else None
     title = fields["T"].text if "T" in fields else None
     subtitle = fields["S"].text if "S" in fields else None
+    if kicker is None and title and subtitle and not subtitle.startswith("—") \
+            and _lead_in(title, subtitle):
+        kicker, title, subtitle = title, subtitle, None  # `X在…时强调` over the headline
     if title is None and draft.trailing_title is not None:
         title = draft.trailing_title.text
     if title is None and subtitle:
