@@ -82,13 +82,19 @@ def group(lines: list[Line], labels: list[str], skip: dict[int, str],
                 furniture.append(line)
             continue
         if label in DECK:
+            opens = not (current is not None and not current.body and current.deck
+                         and DECK[label] > DECK[current.deck[-1][0]])
+            kicker = _stray_lead_in(current, furniture, line) if opens and label == "T" else None
             flush_furniture(True)
             rank = DECK[label]
             if (current is not None and not current.body and current.deck
                     and rank > DECK[current.deck[-1][0]]):
                 current.deck.append((label, line))
             else:
-                current = Draft(deck=[(label, line)])
+                deck = [(label, line)]
+                if kicker is not None:
+                    deck.insert(0, ("K", kicker))
+                current = Draft(deck=deck)
                 drafts.append(current)
             continue
         flush_furniture(False)
@@ -98,6 +104,26 @@ def group(lines: list[Line], labels: list[str], skip: dict[int, str],
         current.body.append(line)
     flush_furniture(False)
     return _settle_bodiless(drafts, non_article)
+
+
+def _headline_shaped(text: str) -> bool:
+    return (len(text) <= 30 and not rules.ends_sentence(text)
+            and not rules._CLAUSE_PUNCT.search(text))
+
+
+def _stray_lead_in(current: Draft | None, furniture: list[Line], title: Line) -> Line | None:
+    """A lead-in line (`X在…时强调`) just above a headline belongs to its deck, even when
+    the labeller took it for the end of the story above or for page furniture."""
+    if furniture:
+        candidate = furniture[-1]
+        if _headline_shaped(candidate.text) and _lead_in(candidate.text, title.text):
+            return furniture.pop()
+        return None
+    if current is not None and len(current.body) > 1:
+        candidate = current.body[-1]
+        if _headline_shaped(candidate.text) and _lead_in(candidate.text, title.text):
+            return current.body.pop()
+    return None
 
 
 def _settle_bodiless(drafts: list[Draft], non_article: list[NonArticle]):
