@@ -55,6 +55,31 @@ def _issue_from_headers(lines: list[Line], masthead) -> None:
         return
 
 
+def _headline_before_dateline(lines: list[Line], labels: list[str],
+                              furniture: set[int]) -> list[str]:
+    """A dateline (`新华社北京4月27日电`, `东昌府讯 8月18日`) opens a report, and the
+    headline-shaped line right above it is that report's headline, whatever the labeller
+    thought: the one rule every paper keeps."""
+    out = list(labels)
+    for i in range(1, len(lines)):
+        if out[i] not in ("B", "N") or out[i - 1] not in ("B", "F"):
+            continue
+        above = lines[i - 1]
+        if above.no in furniture or is_page_header(above.text):
+            continue
+        if not match_dateline(lines[i].text):
+            continue
+        text = above.text
+        if (len(text) > 80 or ends_sentence(text) or rules._PAREN_LINE.match(text)
+                or rules._CLAUSE_PUNCT.search(text.rstrip("，,")) and len(text) > 40
+                or match_dateline(text)):
+            continue
+        if out[i - 1] == "B" and (i < 2 or out[i - 2] in ("K", "T", "S")):
+            continue  # the body's first line after a deck: a byline, not a headline
+        out[i - 1] = "T"
+    return out
+
+
 def parse_text(text: str, *, source: str = "", sha256: str = "",
                file_date: dt.date | None = None) -> ParsedIssue:
     lines = read_lines(text)
@@ -67,6 +92,7 @@ def parse_text(text: str, *, source: str = "", sha256: str = "",
                          if line.text.replace(" ", "") == paper}
     labels = tagger.label(lines)
     labels = ["F" if line.no in masthead_nos else lab for line, lab in zip(lines, labels)]
+    labels = _headline_before_dateline(lines, labels, masthead_nos)
     skip = assemble.find_duplicates(lines)
     drafts, non_article = assemble.group(lines, labels, skip, masthead_nos)
     # The year of a `8月18日` dateline: the masthead's, else the latest one the issue
