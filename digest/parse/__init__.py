@@ -80,6 +80,24 @@ def _headline_before_dateline(lines: list[Line], labels: list[str],
     return out
 
 
+# `（作者系…研究员）`, `〔作者系…〕`: the author's post closes an essay
+_AUTHOR_END = re.compile(r"^[（(〔\[]\s*(?:本文)?作者(?:系|为|是|单位)")
+
+
+def _headline_after_story_end(lines: list[Line], labels: list[str]) -> list[str]:
+    """The headline-shaped line right after a story's closing author line (`（作者系…）`)
+    opens the next story: an author's post is printed only at the end."""
+    out = list(labels)
+    for i in range(1, len(lines) - 1):
+        if out[i] != "B" or not _AUTHOR_END.match(lines[i - 1].text):
+            continue
+        text = lines[i].text
+        if (len(text) <= 40 and not ends_sentence(text) and not rules._CLAUSE_PUNCT.search(text)
+                and out[i + 1] in ("B", "S")):
+            out[i] = "T"
+    return out
+
+
 def parse_text(text: str, *, source: str = "", sha256: str = "",
                file_date: dt.date | None = None) -> ParsedIssue:
     lines = read_lines(text)
@@ -93,6 +111,7 @@ def parse_text(text: str, *, source: str = "", sha256: str = "",
     labels = tagger.label(lines)
     labels = ["F" if line.no in masthead_nos else lab for line, lab in zip(lines, labels)]
     labels = _headline_before_dateline(lines, labels, masthead_nos)
+    labels = _headline_after_story_end(lines, labels)
     skip = assemble.find_duplicates(lines)
     drafts, non_article = assemble.group(lines, labels, skip, masthead_nos)
     # The year of a `8月18日` dateline: the masthead's, else the latest one the issue

@@ -226,6 +226,30 @@ def features(lines: list[Line]) -> list[dict[str, float | str]]:
     layout = ("ind" if indented > 0.3 else "noind") + ("_blank" if blank_sep > 0.7 else
                                                         "_dense" if blank_sep < 0.3 else "_mixed")
     own = [_own(line, doc) for line in lines]
+    # Section subheads come in families (`政绩观的本源是世界观` / `政绩观映照的是人生观`),
+    # a story's headline stands alone.
+    parallel: set[int] = set()
+    short = [i for i, line in enumerate(lines)
+             if len(line.text) <= 40 and own[i]["end"] not in ("stop", "qstop")]
+    grams = {i: _bigrams(lines[i].text) for i in short}
+    for a, i in enumerate(short):
+        for j in short[a + 1:]:
+            if j - i > 40:
+                break
+            gi, gj = grams[i], grams[j]
+            same_start = lines[i].text[:2] == lines[j].text[:2]
+            if same_start or (gi and gj and len(gi & gj) >= 0.3 * min(len(gi), len(gj))):
+                parallel.add(i)
+                parallel.add(j)
+
+    def gap(k: int) -> str:
+        return "1" if k <= 1 else "3" if k <= 3 else "8" if k <= 8 else "20" if k <= 20 else "far"
+
+    gaps: dict[int, tuple[str, str]] = {}
+    for a, i in enumerate(short):
+        before = i - short[a - 1] if a else 999
+        after = short[a + 1] - i if a + 1 < len(short) else 999
+        gaps[i] = (gap(before), gap(after))
     out: list[dict[str, float | str]] = []
     for i, f in enumerate(own):
         feats: dict[str, float | str] = {"bias": 1.0, "layout": layout,
@@ -257,6 +281,8 @@ def features(lines: list[Line]) -> list[dict[str, float | str]]:
             feats["coh_prev"] = sb
             feats["coh_next"] = sa
             feats["coh_pn"] = f"{sb}|{sa}"
+            feats["parallel"] = "1" if i in parallel else "0"
+            feats["gap_prev"], feats["gap_next"] = gaps[i]
         if i < 12:
             feats["top"] = "1"
         out.append(feats)
