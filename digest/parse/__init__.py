@@ -55,19 +55,37 @@ def _issue_from_headers(lines: list[Line], masthead) -> None:
         return
 
 
+_REPORTER_LINE = re.compile(r"^(?:新华社|本报|中新社)?(?:特约)?(?:记者|通讯员)\s*[\u4e00-\u9fff][\u4e00-\u9fff ]{1,20}$")
+
+
+def _opens_with_byline(lines: list[Line], i: int) -> bool:
+    """`本报记者 李四` between a headline and its first paragraph (not after the story)."""
+    if not _REPORTER_LINE.match(lines[i].text) or i + 1 >= len(lines) or i < 2:
+        return False
+    return ends_sentence(lines[i - 2].text) and len(lines[i + 1].text) > 20
+
+
 def _headline_before_dateline(lines: list[Line], labels: list[str],
                               furniture: set[int]) -> list[str]:
     """A dateline (`新华社北京4月27日电`, `东昌府讯 8月18日`) opens a report, and the
     headline-shaped line right above it is that report's headline, whatever the labeller
     thought: the one rule every paper keeps."""
     out = list(labels)
+    for i, line in enumerate(lines):
+        if is_page_header(line.text) or line.no in furniture:
+            continue
+        if out[i] == "F" and match_dateline(line.text):
+            out[i] = "B"  # a dateline is never page furniture
+        elif (out[i] == "F" and i and out[i - 1] in ("B", "N") and len(line.text) >= 15 and (ends_sentence(line.text)
+                                            or split_glued_byline(line.text)[1])):
+            out[i] = "B"  # a sentence inside a story is the story's
     for i in range(1, len(lines)):
         if out[i] not in ("B", "N") or out[i - 1] not in ("B", "F"):
             continue
         above = lines[i - 1]
         if above.no in furniture or is_page_header(above.text):
             continue
-        if not match_dateline(lines[i].text):
+        if not (match_dateline(lines[i].text) or _opens_with_byline(lines, i)):
             continue
         text = above.text
         if (len(text) > 80 or ends_sentence(text) or rules._PAREN_LINE.match(text)
