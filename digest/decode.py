@@ -34,6 +34,7 @@ _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
 _SPACES = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000\t]")
 # C0/C1 controls other than tab and newline, the non-characters U+FFFE/U+FFFF and lone
 # surrogates: none of them is text, and some would corrupt what later stages write.
+# (NEL, U+0085, is a line break in some files: it becomes a space first.)
 _NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
 # A file is refused when fewer than this share of its Chinese lines read as Chinese.
 _MIN_INTACT = 0.5
@@ -153,7 +154,7 @@ def _decode_bytes(data: bytes, source: str) -> tuple[str, str]:
 def normalise_line(line: str) -> str:
     """Unify spaces, drop invisible and control characters, trim the end; keeps the line's
     words as printed and its indent (a full-width indent marks a paragraph for the parser)."""
-    line = _NOT_TEXT.sub("", line.translate(_ZERO_WIDTH))
+    line = _NOT_TEXT.sub("", line.translate(_ZERO_WIDTH).replace("\x85", " "))
     body = line.lstrip()
     indent = "".join("\u3000" if c in "\u3000\t" else " " for c in line[:len(line) - len(body)])
     body = unicodedata.normalize("NFC", _SPACES.sub(" ", body)).rstrip()

@@ -98,12 +98,16 @@ def test_cli_json_schema(tmp_path):
     assert {"text", "reason"} <= set(doc["non_article"][0])
 
 
-@pytest.mark.parametrize("bad", ["\x00", "\x07", "\x1b", "\x7f", "\x85", "\x9f", "\ufffe",
+@pytest.mark.parametrize("bad", ["\x00", "\x07", "\x1b", "\x7f", "\x80", "\x9f", "\ufffe",
                                  "\uffff", "\ud800", "\udfff"])
 def test_controls_noncharacters_and_lone_surrogates_never_reach_the_text(bad):
     text = decode.normalise_text(f"标题{bad}一\n\u3000\u3000正文{bad}。\t完")
     assert bad not in text
     assert text == "标题一\n\u3000\u3000正文。 完"
+
+
+def test_next_line_control_becomes_a_space():
+    assert decode.normalise_line("前\x85后") == "前 后"
 
 
 def test_nul_anywhere_marks_binary(tmp_path):

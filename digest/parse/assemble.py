@@ -249,7 +249,9 @@ def build_article(index: int, draft: Draft, year: int, not_after: dt.date | None
     paragraphs = rules._paragraphs(parts.body)
     bylines = [line.text for line in parts.top_byline]
     glued = None
-    if paragraphs and parts.end_byline is None and parts.credit is None:
+    if (paragraphs and parts.end_byline is None and parts.credit is None
+            and rules.split_glued_byline(parts.body[-1].text)[1] is not None):
+        # only a byline printed whole on the last line: one cut by a page break is text
         paragraphs[-1], glued = rules.split_glued_byline(paragraphs[-1])
     for extra in (glued, parts.end_byline.text if parts.end_byline else None,
                   parts.credit.text if parts.credit else None):

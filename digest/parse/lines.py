@@ -250,6 +250,38 @@ def features(lines: list[Line]) -> list[dict[str, float | str]]:
         before = i - short[a - 1] if a else 999
         after = short[a + 1] - i if a + 1 < len(short) else 999
         gaps[i] = (gap(before), gap(after))
+    # Wider windows, without the bigrams common all over the issue (`发展`, `我们`):
+    # what the story above is about against what the text below is about.
+    cache: dict[int, set[str]] = {}
+
+    def grams_of(j: int) -> set[str]:
+        g = cache.get(j)
+        if g is None:
+            g = cache[j] = _bigrams(lines[j].text)
+        return g
+
+    df: dict[str, int] = {}
+    for i in short:
+        for j in range(max(0, i - 8), min(n, i + 9)):
+            if j not in cache:
+                for gram in grams_of(j):
+                    df[gram] = df.get(gram, 0) + 1
+    common = max(3, len(cache) // 50)
+
+    def wide(i: int) -> str:
+        before: set[str] = set()
+        for j in range(max(0, i - 8), i):
+            before |= grams_of(j)
+        after: set[str] = set()
+        for j in range(i + 1, min(n, i + 9)):
+            after |= grams_of(j)
+        before = {g for g in before if df.get(g, 0) <= common}
+        after = {g for g in after if df.get(g, 0) <= common}
+        if len(before) < 10 or len(after) < 10:
+            return "none"
+        r = len(before & after) / min(len(before), len(after))
+        return "0" if r < 0.03 else "1" if r < 0.06 else "2" if r < 0.1 else "3" if r < 0.2 else "4"
+
     out: list[dict[str, float | str]] = []
     for i, f in enumerate(own):
         feats: dict[str, float | str] = {"bias": 1.0, "layout": layout,
@@ -282,6 +314,7 @@ def features(lines: list[Line]) -> list[dict[str, float | str]]:
             feats["coh_next"] = sa
             feats["coh_pn"] = f"{sb}|{sa}"
             feats["parallel"] = "1" if i in parallel else "0"
+            feats["coh_wide"] = wide(i)
             feats["gap_prev"], feats["gap_next"] = gaps[i]
         if i < 12:
             feats["top"] = "1"
