@@ -64,8 +64,6 @@ def test_glued_byline_and_page_break_join():
     assert parsed.articles[1].title == "另一个标题"
 
 
-@pytest.mark.xfail(strict=True, reason="the CRF labeller takes a lone `##` lead-in at the very "
-                   "top of a three-line page for furniture (known gap, see README)")
 def test_kicker_title_subtitle_and_markdown():
     article = _one("## 张三在调研时强调\n\n## 狠抓落实 共享成果\n\n东昌府讯 8月30日, 调研。\n")
     assert (article.kicker, article.title, article.subtitle) == (

@@ -116,6 +116,31 @@ def _headline_after_story_end(lines: list[Line], labels: list[str]) -> list[str]
     return out
 
 
+def _story_openers(lines: list[Line], labels: list[str]) -> list[str]:
+    """City-paper openings the labeller may miss: a byline is never a headline, and a
+    `□…报道` byline or a dateline right after a closed story opens the next one."""
+    out = list(labels)
+    for i, line in enumerate(lines):
+        text = line.text
+        byline_shaped = (len(text) <= 60 and not ends_sentence(text)
+                         and not rules._CLAUSE_PUNCT.search(text)
+                         and bool(rules._TOP_BYLINE.match(text)) and text[0] in "□■◆▲●"
+                         or text.endswith("报道") and " " in text and len(text) <= 40)
+        if out[i] in ("T", "S") and byline_shaped and i and out[i - 1] in ("K", "T"):
+            out[i] = "B"
+            continue
+        if out[i] != "B" or not i or out[i - 1] not in ("B", "N"):
+            continue
+        above = lines[i - 1].text
+        closed = bool(rules._PAREN_LINE.match(above)) or ends_sentence(above)
+        if byline_shaped and closed:
+            out[i] = "N"
+        elif (rules._PAREN_LINE.match(above) and match_dateline(text)
+              and len(text) > len(match_dateline(text).text) + 5):
+            out[i] = "N"
+    return out
+
+
 def parse_text(text: str, *, source: str = "", sha256: str = "",
                file_date: dt.date | None = None) -> ParsedIssue:
     lines = read_lines(text)
@@ -130,6 +155,7 @@ def parse_text(text: str, *, source: str = "", sha256: str = "",
     labels = ["F" if line.no in masthead_nos else lab for line, lab in zip(lines, labels)]
     labels = _headline_before_dateline(lines, labels, masthead_nos)
     labels = _headline_after_story_end(lines, labels)
+    labels = _story_openers(lines, labels)
     skip = assemble.find_duplicates(lines)
     drafts, non_article = assemble.group(lines, labels, skip, masthead_nos)
     # The year of a `8月18日` dateline: the masthead's, else the latest one the issue
