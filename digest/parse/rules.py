@@ -1,31 +1,17 @@
-"""Stage 2: the normalised text of one issue -> masthead, articles, and set-aside lines.
+"""What a reader knows about Chinese newspaper text, paper by paper the same: datelines
+(`东昌府讯 8月18日`, `本报聊城讯`, `新华社北京2月11日电`), bylines (`(融媒体 郭龙君)`, `□记者 … 报道`),
+photo credits (`… 摄`), mastheads, page-break cuts and dates.
 
-The parser reads a page the way an editor does, from a few general signals rather than rules
-for one paper: how long a line is, whether it ends a sentence, whether it opens with a
-dateline (`东昌府讯 8月18日`, `本报聊城讯`, `新华社北京2月11日电`), whether it is a byline
-(`(融媒体 郭龙君)`, `□记者 … 报道`) or a photo credit (`… 摄`), and where it stands.
-
-1. Each non-blank line is classified on its own (`_classify`).
-2. Stray repeated copies of a paragraph are set aside (`_find_duplicates`).
-3. A small state machine walks the lines and opens, fills and closes articles: a run of short
-   headline-like lines before a body is a headline deck; one inside a long piece without a
-   dateline is a section subhead; a byline or credit closes an article.
-4. Decks become kicker/title/subtitle, paragraphs cut by a page break are joined, dates are
-   completed with a year that is never after the issue's date.
-
-Every non-blank input line lands in exactly one place: a field of one article or one
-`NonArticle` with its reason. `source_lines` on each article records which lines it took,
-which is what the property tests check.
+The former rule-based parser; the labeller now decides where articles start, and
+`assemble` uses these rules inside each article.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 
-from ..model import Article, NonArticle
 
 CJK = "\u4e00-\u9fff"
 _CLOSERS = "”’」』）)】》\"'"
@@ -77,19 +63,6 @@ _NOTICE = re.compile(r"启事|公告|通告|声明|须知|征集|招聘|讣告|�
 _CAPTION = re.compile(r"图为|上图|下图|左图|右图")
 _MONTH_DAY = re.compile(r"(\d{1,2})月(\d{1,2})日")
 
-MAX_HEADLINE = 80  # a deck line longer than this is a paragraph, however it ends
-MAX_DECK = 3
-
-
-@dataclass(frozen=True)
-class Line:
-    no: int  # 1-based raw line number
-    raw: str
-    text: str  # without markdown heading marks
-    blank_before: int
-    heading_mark: bool  # printed as a markdown heading
-
-
 @dataclass(frozen=True)
 class Dateline:
     text: str
@@ -135,84 +108,6 @@ def split_glued_byline(paragraph: str) -> tuple[str, str | None]:
 
 
 # ---------------------------------------------------------------------------------------------
-# 1. Lines
-
-
-def _lines(text: str) -> list[Line]:
-    out, blanks = [], 0
-    for no, raw in enumerate(text.split("\n"), start=1):
-        if not raw.strip():
-            blanks += 1
-            continue
-        stripped = raw.strip()
-        heading = stripped.startswith("#")
-        body = stripped.lstrip("#").strip() if heading else stripped
-        out.append(Line(no=no, raw=stripped, text=body or stripped, blank_before=blanks,
-                        heading_mark=heading))
-        blanks = 0
-    return out
-
-
-def _blank_separated(lines: list[Line]) -> bool:
-    """Most lines stand alone between blank lines (so a block of lines means something)."""
-    if len(lines) < 4:
-        return False
-    return sum(1 for line in lines[1:] if line.blank_before) >= 0.7 * (len(lines) - 1)
-
-
-def _classify(line: Line) -> str:
-    """One line's kind, judged on its own; the walk can overrule it from context."""
-    text = line.text
-    if line.heading_mark:
-        return "head"
-    if match_dateline(text):
-        return "dateline"
-    paren = _PAREN_LINE.match(text)
-    if paren:
-        return "jump" if _JUMP.search(text) else "end_byline"
-    if len(text) <= 60 and not ends_sentence(text) and not _CLAUSE_PUNCT.search(text):
-        if _CREDIT.match(text):
-            return "credit"
-        if _TOP_BYLINE.match(text):
-            return "top_byline"
-    if _JUMP.search(text) and len(text) <= 20:
-        return "jump"
-    if ends_sentence(text) or len(text) > MAX_HEADLINE or _FIELD_LINE.match(text):
-        return "body"
-    if _CLAUSE_PUNCT.search(text):
-        return "weak_head"  # a headline only where no article is open
-    return "head"
-
-
-def _find_duplicates(lines: list[Line]) -> dict[int, str]:
-    """Line numbers of stray repeated copies -> reason.
-
-    A paragraph printed twice in a row is a repeat; a paragraph that also stands alone
-    elsewhere keeps that place, and a run of copies is the stray one (how a layout
-    program leaves them behind).
-    """
-    by_text: dict[str, list[int]] = {}
-    for i, line in enumerate(lines):
-        if len(line.text) >= 15:
-            by_text.setdefault(line.text, []).append(i)
-    dropped: dict[int, str] = {}
-    for positions in by_text.values():
-        if len(positions) < 2:
-            continue
-        runs: list[list[int]] = [[positions[0]]]
-        for pos in positions[1:]:
-            if pos == runs[-1][-1] + 1:
-                runs[-1].append(pos)
-            else:
-                runs.append([pos])
-        keep = next((run[0] for run in runs if len(run) == 1), runs[0][0])
-        for pos in positions:
-            if pos != keep:
-                dropped[lines[pos].no] = "duplicate"
-    return dropped
-
-
-# ---------------------------------------------------------------------------------------------
 # 2. Masthead
 
 
@@ -253,221 +148,7 @@ def _read_masthead(lines: list[Line]) -> _Masthead:
 
 
 # ---------------------------------------------------------------------------------------------
-# 3. The walk
-
-
-@dataclass
-class _Draft:
-    deck: list[Line] = field(default_factory=list)
-    top_byline: list[Line] = field(default_factory=list)
-    body: list[Line] = field(default_factory=list)
-    subheads: list[Line] = field(default_factory=list)
-    end_byline: Line | None = None
-    credit: Line | None = None
-    closed: bool = False
-    trailing_title: Line | None = None
-
-    @property
-    def dateline(self) -> Dateline | None:
-        return match_dateline(self.body[0].text) if self.body else None
-
-    @property
-    def has_title(self) -> bool:
-        return bool(self.deck) or self.trailing_title is not None
-
-
-class _Walk:
-    def __init__(self, lines: list[Line], skip: dict[int, str], blank_separated: bool):
-        self.lines = lines
-        self.skip = skip
-        self.blank_separated = blank_separated
-        self.drafts: list[_Draft] = []
-        self.pending: list[Line] = []
-        self.non_article: list[NonArticle] = []
-
-    @property
-    def current(self) -> _Draft | None:
-        return self.drafts[-1] if self.drafts else None
-
-    def set_aside(self, line: Line, reason: str) -> None:
-        self.non_article.append(NonArticle(text=line.raw, reason=reason, line=line.no))
-
-    def open_article(self) -> _Draft:
-        deck = self._take_deck()
-        draft = _Draft(deck=deck)
-        self.drafts.append(draft)
-        return draft
-
-    def _take_deck(self) -> list[Line]:
-        """Split the pending headline-like lines into this article's deck and leftovers."""
-        pending, self.pending = self.pending, []
-        if not pending:
-            return []
-        previous = self.current
-        if (len(pending) > 1 and previous is not None and not previous.has_title
-                and previous.dateline is not None):
-            # A dated report always has a headline; it was printed after the story.
-            previous.trailing_title = pending.pop(0)
-        deck: list[Line] = []
-        for line in reversed(pending):
-            in_block = (self.blank_separated and line is not pending[0]
-                        and line.blank_before == 0)
-            follows_block = (self.blank_separated and deck and deck[0].blank_before == 0)
-            if len(deck) == MAX_DECK or in_block or follows_block:
-                break
-            deck.insert(0, line)
-        for line in pending[: len(pending) - len(deck)]:
-            self.set_aside(line, "slogan")
-        return deck
-
-    def _awaits_body(self) -> _Draft | None:
-        """The article whose byline is printed and whose story has not started yet."""
-        draft = self.current
-        if draft is not None and draft.top_byline and not draft.body and not draft.closed:
-            return draft
-        return None
-
-    def _pending_are_slogans(self) -> None:
-        """Headline-like lines between a byline and its story belong to the page."""
-        for line in self.pending:
-            self.set_aside(line, "slogan")
-        self.pending = []
-
-    def subhead_or_deck(self) -> bool:
-        """Pending lines inside an open piece without a dateline are its section subheads."""
-        draft = self.current
-        return (draft is not None and not draft.closed and bool(draft.body)
-                and draft.dateline is None and len(self.pending) == 1
-                and draft.credit is None)
-
-    def run(self) -> None:
-        lines = self.lines
-        for i, line in enumerate(lines):
-            if line.no in self.skip:
-                self.set_aside(line, self.skip[line.no])
-                continue
-            kind = _classify(line)
-            nxt = next((l for l in lines[i + 1:] if l.no not in self.skip), None)
-            draft = self.current
-            open_body = draft is not None and not draft.closed and bool(draft.body)
-            if kind in ("head", "weak_head") and nxt is not None and _FRAGMENT_START.match(
-                    nxt.text) and open_body and not self.pending and not line.heading_mark:
-                kind = "body"  # a short line cut by a page break: `…营运资金不足` / `难题。…`
-            if kind == "weak_head" and open_body and not self.pending:
-                kind = "body"
-            if (kind == "head" and open_body and not self.pending and draft.dateline
-                    and not line.heading_mark and nxt is not None
-                    and _classify(nxt) == "body"):
-                kind = "body"  # a dated report has no subheads: this is a page-break cut
-            if kind == "weak_head":
-                kind = "head"
-            getattr(self, f"_on_{kind}")(line)
-        self._finish()
-
-    def _on_head(self, line: Line) -> None:
-        self.pending.append(line)
-
-    def _on_jump(self, line: Line) -> None:
-        self.set_aside(line, "jump")
-
-    def _on_top_byline(self, line: Line) -> None:
-        draft = self.current
-        starts_story = line.text[0] in "□■◆▲●" or line.text.endswith("报道")
-        if draft is not None and not draft.closed and draft.body and not self.pending \
-                and not starts_story:
-            draft.end_byline, draft.closed = line, True  # `记者 张三` after the story
-            return
-        if draft is not None and not draft.body and not draft.closed and not self.pending:
-            draft.top_byline.append(line)
-            return
-        self.open_article().top_byline.append(line)
-
-    def _on_dateline(self, line: Line) -> None:
-        draft = self._awaits_body()
-        if draft is not None:
-            self._pending_are_slogans()
-        else:
-            draft = self.open_article()
-        draft.body.append(line)
-
-    def _on_body(self, line: Line) -> None:
-        draft = self.current
-        if self.pending:
-            if self.subhead_or_deck():
-                draft.subheads.append(self.pending.pop())
-            elif self._awaits_body() is not None:
-                self._pending_are_slogans()
-            else:
-                draft = self.open_article()
-        elif draft is None or draft.closed:
-            draft = self.open_article()
-        draft.body.append(line)
-        if split_glued_byline(line.text)[1] is not None:
-            draft.closed = True  # `…新台阶。(融媒体中心 裴崇旭)` ends the story
-
-    def _close_with(self, line: Line, slot: str) -> bool:
-        """Close the open article with a byline or credit; short lines just before it are
-        the story's last lines, not a headline."""
-        draft = self.current
-        if draft is None or draft.closed:
-            return False
-        draft.body.extend(self.pending)
-        self.pending = []
-        setattr(draft, slot, line)
-        draft.closed = True
-        return True
-
-    def _on_end_byline(self, line: Line) -> None:
-        if not self._close_with(line, "end_byline"):
-            self.set_aside(line, "stray")
-
-    def _on_credit(self, line: Line) -> None:
-        if not self._close_with(line, "credit"):
-            self.open_article()  # a credit with no open story: an item of its own
-            self._close_with(line, "credit")
-
-    def _finish(self) -> None:
-        if not self.pending:
-            return
-        previous = self.current
-        leftovers, self.pending = self.pending, []
-        if previous is not None and not previous.has_title and previous.body:
-            previous.trailing_title = leftovers.pop(0)
-        for line in leftovers:
-            self.set_aside(line, "stray")
-
-
-# ---------------------------------------------------------------------------------------------
 # 4. Articles
-
-
-def _is_lead_in(upper: str, lower: str) -> bool:
-    """Is the upper deck line a kicker (a lead-in that needs the line below)?"""
-    if _LEAD_IN_END.search(upper):
-        return True
-    if re.search(r"\d", upper) and not re.search(r"\d", lower):
-        return True  # a detail line of figures over the factual headline
-    return (" " not in upper and len(upper) <= 10 and upper.startswith(_PURPOSE_VERBS)
-            and len(lower) > len(upper))
-
-
-def _split_deck(deck: list[Line]) -> tuple[str | None, str | None, str | None, list[Line]]:
-    """(kicker, title, subtitle, banner lines) from one to three headline lines."""
-    texts = [line.text for line in deck]
-    if not texts:
-        return None, None, None, []
-    if len(texts) == 1:
-        return None, texts[0], None, []
-    if len(texts) == 3:
-        if _is_lead_in(texts[0], texts[1]):
-            return texts[0], texts[1], texts[2], []
-        banner, deck, texts = [deck[0]], deck[1:], texts[1:]
-    else:
-        banner = []
-    upper, lower = texts
-    if not lower.startswith("—") and _is_lead_in(upper, lower):
-        return upper, lower, None, banner
-    return None, upper, lower, banner
 
 
 def _paragraphs(body: list[Line]) -> list[str]:
@@ -522,7 +203,7 @@ def _caption_date(paragraphs: list[str]) -> tuple[int, int] | None:
     return None
 
 
-def _kind(draft: _Draft, title: str | None, paragraphs: list[str]) -> str:
+def _kind(draft, title: str | None, paragraphs: list[str]) -> str:
     if draft.credit is not None:
         return "photo"
     if draft.dateline is None and len(paragraphs) <= 3 and any(
@@ -533,44 +214,3 @@ def _kind(draft: _Draft, title: str | None, paragraphs: list[str]) -> str:
     if draft.dateline is not None:
         return "news"
     return "feature"
-
-
-def _build_article(index: int, draft: _Draft, year: int, not_after: dt.date | None,
-                   non_article: list[NonArticle]) -> Article:
-    deck = list(draft.deck)
-    kicker, title, subtitle, banner = _split_deck(deck)
-    for line in banner:
-        non_article.append(NonArticle(text=line.raw, reason="banner", line=line.no))
-    if draft.trailing_title is not None and title is None:
-        title = draft.trailing_title.text
-    paragraphs = _paragraphs(draft.body)
-    bylines = [line.text for line in draft.top_byline]
-    glued = None
-    if paragraphs and draft.end_byline is None and draft.credit is None:
-        paragraphs[-1], glued = split_glued_byline(paragraphs[-1])
-    for extra in (glued, draft.end_byline.text if draft.end_byline else None,
-                  draft.credit.text if draft.credit else None):
-        if extra and extra.strip("（()） ") not in bylines:  # printed above and below
-            bylines.append(extra)
-    dateline = draft.dateline
-    kind = _kind(draft, title, paragraphs)
-    month_day = None
-    if dateline is not None and dateline.month:
-        month_day = dateline.month, dateline.day
-    elif kind == "photo":
-        month_day = _caption_date(paragraphs)
-    date = complete_date(*month_day, year, not_after) if month_day else None
-    if dateline is not None and dateline.credit and not bylines:
-        bylines.append(dateline.credit)
-    used = deck + draft.top_byline + draft.body + draft.subheads + [
-        line for line in (draft.end_byline, draft.credit, draft.trailing_title) if line]
-    used_nos = {line.no for line in used} - {line.no for line in banner}
-    return Article(
-        index=index, title=title, kicker=kicker, subtitle=subtitle, date=date,
-        place=dateline.place if dateline else None,
-        dateline=dateline.text if dateline else None,
-        byline=" ".join(bylines) or None, kind=kind, paragraphs=tuple(paragraphs),
-        subheads=tuple(line.text for line in draft.subheads),
-        source_lines=tuple(sorted(used_nos)))
-
-
