@@ -189,16 +189,16 @@ def _bigrams(text: str) -> set[str]:
     return {text[i:i + 2] for i in range(len(text) - 1)}
 
 
-def _cohesion(lines: list[Line], i: int, width: int = 3) -> tuple[str, str, str]:
+def _cohesion(grams_of, n: int, i: int, width: int = 3) -> tuple[str, str, str]:
     """How much the text before a short line shares with the text after it, and with the
     line itself: a new article changes the vocabulary, a section subhead does not."""
     before: set[str] = set()
-    for line in lines[max(0, i - width):i]:
-        before |= _bigrams(line.text)
+    for j in range(max(0, i - width), i):
+        before |= grams_of(j)
     after: set[str] = set()
-    for line in lines[i + 1:i + 1 + width]:
-        after |= _bigrams(line.text)
-    own = _bigrams(lines[i].text)
+    for j in range(i + 1, min(n, i + 1 + width)):
+        after |= grams_of(j)
+    own = grams_of(i)
 
     def bucket(a: set[str], b: set[str]) -> str:
         if not a or not b:
@@ -231,12 +231,19 @@ def features(lines: list[Line]) -> list[dict[str, float | str]]:
     parallel: set[int] = set()
     short = [i for i, line in enumerate(lines)
              if len(line.text) <= 40 and own[i]["end"] not in ("stop", "qstop")]
-    grams = {i: _bigrams(lines[i].text) for i in short}
+    cache: dict[int, set[str]] = {}
+
+    def grams_of(j: int) -> set[str]:
+        g = cache.get(j)
+        if g is None:
+            g = cache[j] = _bigrams(lines[j].text)
+        return g
+
     for a, i in enumerate(short):
         for j in short[a + 1:]:
             if j - i > 40:
                 break
-            gi, gj = grams[i], grams[j]
+            gi, gj = grams_of(i), grams_of(j)
             same_start = lines[i].text[:2] == lines[j].text[:2]
             if same_start or (gi and gj and len(gi & gj) >= 0.3 * min(len(gi), len(gj))):
                 parallel.add(i)
@@ -252,31 +259,29 @@ def features(lines: list[Line]) -> list[dict[str, float | str]]:
         gaps[i] = (gap(before), gap(after))
     # Wider windows, without the bigrams common all over the issue (`发展`, `我们`):
     # what the story above is about against what the text below is about.
-    cache: dict[int, set[str]] = {}
-
-    def grams_of(j: int) -> set[str]:
-        g = cache.get(j)
-        if g is None:
-            g = cache[j] = _bigrams(lines[j].text)
-        return g
-
-    df: dict[str, int] = {}
+    window: set[int] = set()
     for i in short:
-        for j in range(max(0, i - 8), min(n, i + 9)):
-            if j not in cache:
-                for gram in grams_of(j):
-                    df[gram] = df.get(gram, 0) + 1
-    common = max(3, len(cache) // 50)
+        window.update(range(max(0, i - 8), min(n, i + 9)))
+    df: dict[str, int] = {}
+    for j in window:
+        for gram in grams_of(j):
+            df[gram] = df.get(gram, 0) + 1
+    common = max(3, len(window) // 50)
+    rare_cache: dict[int, set[str]] = {}
+
+    def rare_of(j: int) -> set[str]:
+        g = rare_cache.get(j)
+        if g is None:
+            g = rare_cache[j] = {x for x in grams_of(j) if df[x] <= common}
+        return g
 
     def wide(i: int) -> str:
         before: set[str] = set()
         for j in range(max(0, i - 8), i):
-            before |= grams_of(j)
+            before |= rare_of(j)
         after: set[str] = set()
         for j in range(i + 1, min(n, i + 9)):
-            after |= grams_of(j)
-        before = {g for g in before if df.get(g, 0) <= common}
-        after = {g for g in after if df.get(g, 0) <= common}
+            after |= rare_of(j)
         if len(before) < 10 or len(after) < 10:
             return "none"
         r = len(before & after) / min(len(before), len(after))
@@ -308,7 +313,7 @@ def features(lines: list[Line]) -> list[dict[str, float | str]]:
         if i == 0:
             feats["first"] = "1"
         if len(lines[i].text) <= 40 and f["end"] not in ("stop", "qstop"):
-            ba, sb, sa = _cohesion(lines, i)
+            ba, sb, sa = _cohesion(grams_of, n, i)
             feats["coh"] = ba
             feats["coh_prev"] = sb
             feats["coh_next"] = sa
