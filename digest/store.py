@@ -24,7 +24,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .config import Config
-from .model import KeySentence, ParsedIssue, StoredArticle, Summary
+from .model import KeySentence, KeywordCandidate, ParsedIssue, StoredArticle, Summary
+from .rank_df import reweighted
 from .sanitize import clean
 from .sanitize import clean_optional as _c
 from .weeks import IsoWeek, moment_to_date, reading_order
@@ -39,6 +40,16 @@ class Migration:
 
     description: str
     statements: tuple[str, ...]
+
+
+def iso_week_sql(day: str) -> str:
+    """SQL for the ISO week ('2022-W34') of an ISO date expression, in plain SQLite (its
+    %V/%G need 3.46): the week of a day is the week of its Thursday, numbered within the
+    Thursday's year."""
+    thursday = (f"date({day}, printf('%+d days', 3 - (CAST(strftime('%w', {day}) AS INTEGER)"
+                f" + 6) % 7))")
+    return (f"printf('%s-W%02d', strftime('%Y', {thursday}),"
+            f" (CAST(strftime('%j', {thursday}) AS INTEGER) - 1) / 7 + 1)")
 
 
 # Append-only: the position in this list (1-based) is the schema version it produces.
@@ -131,6 +142,57 @@ MIGRATIONS: list[Migration] = [
     Migration("digests: feed entry content", (
         "ALTER TABLE digests ADD COLUMN feed_html TEXT NOT NULL DEFAULT ''",
     )),
+    # A digest is the week's papers: an article's week becomes its issue's publication week
+    # (was: its own dateline's week), and what was mailed is remembered per story and
+    # subscriber (was: per week only), so a late issue's stories go out with the next mail.
+    # Order matters: the story ledger is filled from the week ledger under the OLD weeks
+    # (a story counts as mailed when its week's mail to that subscriber was sent after its
+    # issue was stored), then the weeks are recomputed, then every week is due for a rebuild
+    # and digests of weeks left without articles are dropped.
+    Migration("issue weeks and the per-story mail ledger", (
+        """CREATE TABLE story_ledger (
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            subscriber TEXT NOT NULL,         -- the address, lower-case
+            mail_week TEXT NOT NULL,          -- the email_ledger week of the mail it went in
+            sent_at TEXT NOT NULL,            -- ISO 8601 UTC
+            PRIMARY KEY (article_id, subscriber)
+        )""",
+        """INSERT OR IGNORE INTO story_ledger (article_id, subscriber, mail_week, sent_at)
+            SELECT a.id, l.subscriber, l.week, l.updated_at
+            FROM email_ledger l JOIN articles a ON a.week = l.week
+            JOIN issues i ON i.id = a.issue_id
+            WHERE l.status = 'sent' AND i.ingested_at <= l.updated_at""",
+        "UPDATE articles SET week = (SELECT " + iso_week_sql("coalesce(i.issue_date, i.file_date)")
+        + " FROM issues i WHERE i.id = articles.issue_id),"
+        " week_basis = (SELECT CASE WHEN i.issue_date IS NOT NULL THEN 'issue'"
+        " WHEN EXISTS (SELECT 1 FROM articles b WHERE b.issue_id = i.id"
+        " AND b.date = i.file_date) THEN 'latest_dateline' ELSE 'file' END"
+        " FROM issues i WHERE i.id = articles.issue_id)",
+        "DELETE FROM service_weeks",
+        "DELETE FROM digests WHERE week NOT IN (SELECT week FROM articles)",
+    )),
+    # Keywords re-weighted by document frequency over the store (digest/rank_df.py): each
+    # article's scored candidates, and per word how many stored articles have it among theirs.
+    # Articles stored before this keep the keywords they were stored with.
+    Migration("keyword candidates and their document frequencies", (
+        """CREATE TABLE keyword_candidates (
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            rank INTEGER NOT NULL,            -- 0 = strongest, as ranked on the article alone
+            word TEXT NOT NULL,
+            score REAL NOT NULL,
+            prior REAL NOT NULL,              -- share of documents with it in jieba's corpus
+            PRIMARY KEY (article_id, rank)
+        )""",
+        """CREATE TABLE term_df (
+            word TEXT PRIMARY KEY,
+            articles INTEGER NOT NULL         -- stored articles with it among their candidates
+        ) WITHOUT ROWID""",
+        """CREATE TABLE term_documents (      -- one row: the articles term_df has counted
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            articles INTEGER NOT NULL
+        )""",
+        "INSERT INTO term_documents (id, articles) VALUES (1, 0)",
+    )),
 ]
 
 
@@ -179,7 +241,7 @@ def _utc_now() -> dt.datetime:
 
 def file_date_of(parsed: ParsedIssue, mtime: dt.datetime | None, tz: ZoneInfo,
                  today: dt.date) -> dt.date:
-    """The date a file stands for, used only when an article has no dateline or masthead date.
+    """The date an issue without a masthead date is taken to be printed on (its week).
 
     The newest dateline in the file comes first: an issue is printed after the events it
     reports, so this is the best estimate of an undated issue's date, and, unlike the file's
@@ -296,9 +358,11 @@ class Store:
                  encoding,
                  mtime.isoformat() if mtime else None, file_date.isoformat(),
                  now.isoformat())).lastrowid
+            # The issue's publication week, for every article in it (see digest/weeks.py).
+            week = str(IsoWeek.of(meta.date or file_date))
+            basis = ("issue" if meta.date else "latest_dateline"
+                     if any(a.date == file_date for a in parsed.articles) else "file")
             for article, summary in zip(parsed.articles, summaries):
-                day = article.date or meta.date or file_date
-                basis = ("dateline" if article.date else "issue" if meta.date else "file")
                 article_id = conn.execute(
                     "INSERT INTO articles (issue_id, position, title, kicker, subtitle, date,"
                     " place, dateline, byline, kind, paragraphs, week, week_basis)"
@@ -307,7 +371,7 @@ class Store:
                      _c(article.subtitle), _iso(article.date), _c(article.place),
                      _c(article.dateline), _c(article.byline), article.kind,
                      json.dumps([clean(p) for p in article.paragraphs], ensure_ascii=False),
-                     str(IsoWeek.of(day)), basis)).lastrowid
+                     week, basis)).lastrowid
                 conn.executemany(
                     "INSERT INTO key_sentences (article_id, position, sentence_index, text,"
                     " score) VALUES (?,?,?,?,?)",
@@ -316,7 +380,23 @@ class Store:
                 conn.executemany(
                     "INSERT INTO keywords (article_id, rank, word) VALUES (?,?,?)",
                     [(article_id, i, clean(word)) for i, word in enumerate(summary.keywords)])
+                self._store_candidates(conn, article_id, summary.candidates)
         return issue_id
+
+    @staticmethod
+    def _store_candidates(conn: sqlite3.Connection, article_id: int,
+                          candidates: Sequence[KeywordCandidate]) -> None:
+        if not candidates:
+            return
+        candidates = [(clean(word), score, prior) for word, score, prior in candidates]
+        conn.executemany(
+            "INSERT INTO keyword_candidates (article_id, rank, word, score, prior)"
+            " VALUES (?,?,?,?,?)", [(article_id, i, *c) for i, c in enumerate(candidates)])
+        conn.executemany(
+            "INSERT INTO term_df (word, articles) VALUES (?, 1)"
+            " ON CONFLICT (word) DO UPDATE SET articles = articles + 1",
+            [(word,) for word in dict.fromkeys(c[0] for c in candidates)])
+        conn.execute("UPDATE term_documents SET articles = articles + 1 WHERE id = 1")
 
     # -- articles ---------------------------------------------------------------------
 
@@ -344,6 +424,7 @@ class Store:
         keywords = self._by_article(
             "SELECT article_id, word FROM keywords WHERE article_id IN ({})"
             " ORDER BY article_id, rank", ids, lambda r: r[1])
+        keywords.update(self._reweighted_keywords(ids, keywords))
         articles = tuple(
             StoredArticle(
                 id=row["id"], issue_id=row["issue_id"], paper=row["paper"],
@@ -360,6 +441,29 @@ class Store:
         # Reading order: by the date that placed the article, then paper, file and position,
         # so a digest does not depend on the order files happened to be ingested in.
         return tuple(sorted(articles, key=reading_order))
+
+    def _reweighted_keywords(self, ids: list[int], stored: dict[int, list[str]]
+                             ) -> dict[int, tuple[str, ...]]:
+        """Each article's keywords picked from its candidates with the store's document
+        frequencies (as many as it was stored with): a function of what is stored, not of
+        the order it was stored in."""
+        candidates = self._by_article(
+            "SELECT article_id, word, score, prior FROM keyword_candidates"
+            " WHERE article_id IN ({}) ORDER BY article_id, rank", ids,
+            lambda r: (r[1], r[2], r[3]))
+        if not candidates:
+            return {}
+        documents = self.conn.execute(
+            "SELECT articles FROM term_documents WHERE id = 1").fetchone()[0]
+        words = sorted({c[0] for found in candidates.values() for c in found})
+        df: dict[str, int] = {}
+        for start in range(0, len(words), 500):
+            chunk = words[start:start + 500]
+            df.update(self.conn.execute(
+                "SELECT word, articles FROM term_df WHERE word IN ({})".format(
+                    ",".join("?" * len(chunk))), chunk).fetchall())
+        return {article: reweighted(found, df, documents, len(stored.get(article, ())))
+                for article, found in candidates.items()}
 
     def _by_article(self, sql: str, ids: list[int], make) -> dict[int, list]:
         found: dict[int, list] = {}
