@@ -353,6 +353,35 @@ def _table_lookup_batch(codes, articles, slots, hashes, pool, starts, lengths):
     return ids, counts
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _table_add_missing(codes, ids, slots, hashes, pool, starts, lengths, count, used):
+    """Gives each word of ``codes`` whose id is -1 (unknown to ``_table_lookup_batch``) its
+    id, adding new words to the table in order of first occurrence, from id ``count`` on;
+    the arrays must have room (``WordTable.lookup_adding``). Returns the new count and the
+    new end of the pool."""
+    n, t, start = len(codes), 0, 0
+    for i in range(n + 1):
+        code = codes[i] if i < n else 1
+        if code > 1:
+            continue
+        if i > start:
+            if ids[t] == -1:
+                key = _fnv1a(codes, start, i)
+                found = _table_find(codes, start, i, key, slots, hashes, pool, starts,
+                                    lengths)
+                if found < 0:
+                    found = count
+                    hashes[found], starts[found], lengths[found] = key, used, i - start
+                    pool[used:used + i - start] = codes[start:i]
+                    used += i - start
+                    _table_insert(slots, hashes, found)
+                    count += 1
+                ids[t] = found
+            t += 1
+        start = i + 1
+    return count, used
+
+
 _SEPARATORS = re.compile("[\0\1]")
 
 
@@ -411,6 +440,43 @@ class WordTable:
         codes = np.frombuffer("\1".join(articles).encode("utf-32-le"), np.uint32)
         return _table_lookup_batch(codes, len(articles), self.slots, self.hashes, self.pool,
                                    self.starts, self.lengths)
+
+    def lookup_adding(self, articles: Sequence[str]) -> tuple[np.ndarray, np.ndarray, int]:
+        """``lookup``, adding the words it does not know, in order of first occurrence
+        (ids from the returned count on): one compiled pass, so that text full of new words
+        costs little more than known text. Raises ValueError where ``lookup`` gives -2."""
+        codes = np.frombuffer("\1".join(articles).encode("utf-32-le"), np.uint32)
+        ids, counts = _table_lookup_batch(codes, len(articles), self.slots, self.hashes,
+                                          self.pool, self.starts, self.lengths)
+        first = self.count
+        if len(ids) and ids[0] == -2:
+            raise ValueError("a word holds NUL or U+0001: clean the texts before cutting")
+        missing = int(np.count_nonzero(ids == -1))
+        if missing:
+            most = first + missing  # an upper bound: a new word may occur more than once
+            self.hashes, self.starts, self.lengths = (
+                grown(a, most) for a in (self.hashes, self.starts, self.lengths))
+            self.pool = grown(self.pool, self.used + len(codes))
+            if 2 * most > len(self.slots):  # keep probes short: at most half full
+                size = len(self.slots)
+                while size < 2 * most:
+                    size *= 2
+                self.slots = np.full(size, -1, np.int64)
+                _table_rehash(self.slots, self.hashes, self.count)
+            self.count, self.used = _table_add_missing(
+                codes, ids, self.slots, self.hashes, self.pool, self.starts, self.lengths,
+                self.count, self.used)
+        return ids, counts, first
+
+    def words(self, first: int) -> list[str]:
+        """The words of ids ``first`` to the last, as strings."""
+        if first >= self.count:
+            return []
+        start = int(self.starts[first])
+        text = self.pool[start:self.used].tobytes().decode("utf-32-le")
+        ends = (self.starts[first:self.count] + self.lengths[first:self.count] - start)
+        begins = (self.starts[first:self.count] - start).tolist()
+        return [text[b:e] for b, e in zip(begins, ends.tolist())]
 
 
 class Lexicon(dict):
@@ -475,61 +541,96 @@ class Lexicon(dict):
         One string an article, not a list of words: a batch's 25,000 word objects kept
         alive until the batch is ranked cost more than cutting them (memory, not
         arithmetic). Returns the ids and each article's number of words."""
-        ids, counts = self.table.lookup(joined)
-        if len(ids) and ids[0] == -2:
-            raise ValueError("a word holds NUL or U+0001: clean the texts before cutting")
-        missing = np.flatnonzero(ids < 0)
-        if len(missing):
-            first = np.cumsum(counts) - counts
-            owner = np.searchsorted(first, missing, side="right") - 1
-            words: dict[int, list[str]] = {}
-            in_context: dict[int, list] = {}
-            for at, a in zip(missing.tolist(), owner.tolist()):
-                if a not in words:
-                    words[a] = joined[a].split("\0")
-                ids[at] = self._new_word(words[a], at - int(first[a]), texts[a], tag,
-                                         in_context.setdefault(a, []))
+        first = len(self)
+        ids, counts, table_first = self.table.lookup_adding(joined)
+        assert table_first == first  # the table and the lexicon count additions alike
+        words = self.table.words(first)
+        if words:
+            flags = self._flags_of(words, first, ids, counts, self.table.lengths, texts, tag)
+            self._extend(words, words, flags, in_table=True)
         return ids, counts
 
-    def _new_word(self, words: Sequence[str], i: int, text: str,
-                  tag: Callable[[str], list[tuple[str, str]]], in_context: list) -> int:
-        """The id of ``words[i]``, added if new. Its flag comes from tagging it alone; a
-        dictionary word that does not come back whole (its parts outscore it alone: 必成,
-        建在) takes it from tagging the whole text, once (``in_context`` keeps that)."""
-        word = words[i]
-        if word in self:  # new earlier in this article or batch
-            return self[word]
-        alone = tag(word)
-        if len(alone) == 1:
-            return self._add(word, word, alone[0][1])
-        if not in_context:
-            in_context.extend(tag(text))
-        return self._add(word, word, in_context[i][1])
+    @staticmethod
+    def _flags_of(words: Sequence[str], first: int, ids: np.ndarray, counts: np.ndarray,
+                  lengths: np.ndarray, texts: Sequence[str],
+                  tag: Callable[[str], list[tuple[str, str]]]) -> list[str]:
+        """The tagger's flags of new words (ids ``first`` on). A flag belongs to the word
+        (``flags_follow_words``), so all the new words of a batch are tagged in one call,
+        a line each (tagging each word alone took 25 us a word). A word that does not come
+        back whole there (a word the HMM found in context, or a dictionary word whose parts
+        outscore it alone: 必成, 建在) takes its flag from tagging the line of its first
+        occurrence: the tokenizer cuts each line on its own, so the line gives the tokens
+        the whole text does, for a tenth of the time. ``lengths``: characters of each id."""
+        alone = dict(tag("\n".join(words)))
+        flags = [alone.get(word) for word in words]
+        if None not in flags:
+            return flags
+        missed = [k for k, flag in enumerate(flags) if flag is None]
+        occurs = {}  # id -> batch position of its first occurrence
+        for at in np.flatnonzero(np.isin(ids, np.array(missed) + first)).tolist():
+            occurs.setdefault(int(ids[at]), at)
+        ends = np.cumsum(counts)
+        in_line: dict[tuple[int, int], dict[str, str]] = {}
+        for k in missed:
+            at = occurs[first + k]
+            a = int(np.searchsorted(ends, at, side="right"))
+            t0 = int(ends[a] - counts[a])
+            text = texts[a]
+            offset = int(lengths[ids[t0:at]].sum())
+            begin = text.rfind("\n", 0, offset) + 1
+            end = text.find("\n", offset)
+            end = len(text) if end < 0 else end
+            if (a, begin) not in in_line:
+                in_line[a, begin] = dict(tag(text[begin:end]))
+            flags[k] = in_line[a, begin].get(words[k])
+            if flags[k] is None:  # not seen on its line: the whole text, as it was cut
+                flags[k] = tag(text)[at - t0][1]
+        return flags
 
     def _add(self, key: str, word: str, flag: str) -> int:
-        index = len(self)
+        self._extend([key], [word], [flag], in_table=False)
+        return len(self) - 1
+
+    def _extend(self, keys: Sequence[str], words: Sequence[str], flags: Sequence[str],
+                in_table: bool) -> None:
+        """Adds new tokens (ids from ``len(self)`` on); ``in_table``: the word table has
+        them already."""
+        first = len(self)
+        last = first + len(keys)
         for name in self.ATTRIBUTES:
-            setattr(self, name, grown(getattr(self, name), index + 1))
-        text = word.strip().lower()  # "GDP" and "gdp" are one word
-        wordy = bool(_WORDY.search(text))
-        content = wordy and text not in self._stopwords
-        word_id = self.word[index] = self.words.setdefault(text, len(self.words))
-        self.word_idf = grown(self.word_idf, word_id + 1)
-        self.word_idf[word_id] = self._idf.get(text, self._median_idf)
-        self.length[index] = len(word)
-        self.flags[index] = (
-            WORDY * wordy
-            | CONTENT * (content and flag in SENTENCE_FLAGS)
-            | VERTEX * (content and flag in KEYWORD_FLAGS and len(text) >= 2
-                        and not text.isdigit())
-            | DIRECTIVE * (text in DIRECTIVE_WORDS)
-            | ATTENDANCE * (text in ATTENDANCE_WORDS)
-            | EVENT * (text in EVENT_WORDS))
-        self[key] = index
-        self.spelling.append(word)
-        if self.flags_follow_words:
-            self.table.add(key)  # same id: both count additions from 0
-        return index
+            setattr(self, name, grown(getattr(self, name), last))
+        word_ids, lengths, bits = [], [], []
+        stopwords, vocabulary, idf, median = self._stopwords, self.words, self._idf, \
+            self._median_idf
+        known = len(vocabulary)
+        new_idf = []
+        for word, flag in zip(words, flags):
+            text = word.strip().lower()  # "GDP" and "gdp" are one word
+            wordy = bool(_WORDY.search(text))
+            content = wordy and text not in stopwords
+            word_id = vocabulary.setdefault(text, len(vocabulary))
+            if word_id >= known + len(new_idf):
+                new_idf.append(idf.get(text, median))
+            word_ids.append(word_id)
+            lengths.append(len(word))
+            bits.append(
+                WORDY * wordy
+                | CONTENT * (content and flag in SENTENCE_FLAGS)
+                | VERTEX * (content and flag in KEYWORD_FLAGS and len(text) >= 2
+                            and not text.isdigit())
+                | DIRECTIVE * (text in DIRECTIVE_WORDS)
+                | ATTENDANCE * (text in ATTENDANCE_WORDS)
+                | EVENT * (text in EVENT_WORDS))
+        self.word_idf = grown(self.word_idf, len(vocabulary))
+        self.word_idf[known:len(vocabulary)] = new_idf
+        self.word[first:last] = word_ids
+        self.length[first:last] = lengths
+        self.flags[first:last] = bits
+        self.update(zip(keys, range(first, last)))
+        self.spelling.extend(words)
+        if self.flags_follow_words and not in_table:
+            for key in keys:
+                self.table.add(key)  # same id: both count additions from 0
 
 
 # The default engine's arithmetic runs in compiled loops (numba), one article at a time. With
