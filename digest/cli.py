@@ -1,6 +1,8 @@
 """The `digest` command: a thin click layer that wires the stages together.
 
-No behaviour lives here beyond reading options, calling stage functions and printing.
+No behaviour lives here beyond reading options, calling stage functions and printing. Each
+command imports the stages it uses when it runs: `digest --help`, `--version` and `status`
+must not pay for numba, numpy, scipy or jieba (a test checks).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from pathlib import Path
 import click
 
 from . import decode, parse as parse_stage
-from . import rank as rank_stage
 from .config import Config, ConfigError, load_config
 
 
@@ -26,6 +27,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="digest", prog_name="digest")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="config.toml to use (default: $DIGEST_CONFIG or ./config.toml).")
 @click.pass_context
@@ -81,6 +83,8 @@ def summarize_cmd(ctx: click.Context, files: tuple[Path, ...], as_json: bool, js
     """Print the key sentences and keywords of each article of issue FILES."""
     if jsonl == bool(files):
         _fail("give issue FILES, or --jsonl to read JSON Lines from standard input")
+    from . import rank as rank_stage
+
     ranker = rank_stage.Ranker(_config(ctx))
     if jsonl:
         errors = 0

@@ -28,13 +28,14 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
+from typing import TYPE_CHECKING
 
 from .config import ClusteringConfig, Config, DedupeConfig, ThemeConfig
 from .model import StoredArticle, StoryGroup, Theme
 from .weeks import reading_order
+
+if TYPE_CHECKING:
+    import numpy as np
 
 OTHER = "其他"
 
@@ -167,6 +168,8 @@ def tfidf_vectors(stories: Sequence[StoryGroup],
                   corpus: Sequence[StoryGroup]) -> tuple[np.ndarray, list[str]]:
     """L2-normalised TF-IDF rows over keywords; IDF comes from the whole week (`corpus`),
     which knows better than the few leftover stories that a word like 工作 is everywhere."""
+    import numpy as np  # here, not at the top: `digest status` and `--help` start faster
+
     vocab = sorted({w for s in stories for w in s.lead.keywords})
     index = {w: i for i, w in enumerate(vocab)}
     df = Counter(w for s in corpus for w in set(s.lead.keywords))
@@ -184,6 +187,9 @@ def cluster_stories(stories: Sequence[StoryGroup], corpus: Sequence[StoryGroup],
     """Indices of `stories` grouped by keyword similarity (singletons included)."""
     if len(stories) < 2:
         return [[i] for i in range(len(stories))]
+    import numpy as np
+    from scipy.cluster.hierarchy import fcluster, linkage
+
     vectors, _ = tfidf_vectors(stories, corpus)
     similarity = np.clip(vectors @ vectors.T, 0.0, 1.0)
     distance = 1.0 - similarity
