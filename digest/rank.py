@@ -26,11 +26,13 @@ import dataclasses
 import functools
 import importlib.util
 import json
+import logging
 import math
 import queue
 import re
 import statistics
 import threading
+import time
 from itertools import repeat
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
@@ -1141,6 +1143,40 @@ class _Batch:
 
 
 # ---------------------------------------------------------------------------------------------
+# Compiling
+
+_log = logging.getLogger(__name__)
+WARM_UP_TEXT = ("聊城市科技活动周今天启动。1. 全区将开展科普展览活动，GDP增长3.5%！”\n"
+                "会议要求：要落实，要加强。副区长参加。")
+
+
+def loops_compiled() -> bool:
+    """Whether numba's cache holds the default mode's compiled loops for this source; if
+    not, the first batch compiles them (10-30 s). Reads numba's cache index (numba's own
+    code: any surprise there counts as compiled, the message is only a courtesy)."""
+    try:
+        return bool(rank_batch._cache._cache_file._load_index())
+    except Exception:  # noqa: BLE001
+        return True
+
+
+def compile_loops() -> float:
+    """Compiles (or loads from the cache) every compiled loop the default mode uses; the
+    seconds it took. `make` runs it right after installing, so that no command stalls on
+    its first run."""
+    from .config import TextConfig
+
+    start = time.perf_counter()
+    tokenizer = make_tokenizer(TextConfig(tokenizer="rjieba"), Path("."))  # rjieba: no cache
+    engine = DefaultEngine(tokenizer, load_stopwords(), 6)
+    engine.analyse_batch([(WARM_UP_TEXT, "科技活动周")], lambda n: min(n, 3), 8, None)
+    table = WordTable()  # the per-word path (jieba backend, tests), called from Python
+    for i in range(3000):
+        table.add(f"词{i}")
+    return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------------------------
 # The stage's interface
 
 
@@ -1160,6 +1196,9 @@ class Ranker:
         tokenizer = make_tokenizer(text, cache_dir=Path(config.paths.state) / "cache")
         stopwords = load_stopwords(text.stopwords)
         self.engine = engine(tokenizer, stopwords, text.min_sentence_chars)
+        if engine is DefaultEngine and not loops_compiled():
+            _log.warning("compiling the ranker's loops: the first run after installing takes "
+                         "15-40 s (then cached in %s)", Path(__file__).parent / "__pycache__")
 
     def summarize(self, text: str, title: str | None = None, top: int | None = None
                   ) -> Summary:
