@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.util
+import itertools
 import json
 import logging
 import math
@@ -284,6 +285,14 @@ _WORDY = re.compile(r"[0-9A-Za-z\u3400-\u9fff\uf900-\ufaff]")
 # CJK character; is a content word (sentence similarity); is a keyword candidate; is one of
 # the boilerplate words above.
 WORDY, CONTENT, VERTEX, DIRECTIVE, ATTENDANCE, EVENT = (1 << i for i in range(6))
+# The bits a tagger's flag, and a word, give (Lexicon._extend).
+_FLAG_BITS = {flag: CONTENT * (flag in SENTENCE_FLAGS) | VERTEX * (flag in KEYWORD_FLAGS)
+              for flag in SENTENCE_FLAGS | KEYWORD_FLAGS}
+_WORD_BITS: dict[str, int] = {}
+for _words, _bit in ((DIRECTIVE_WORDS, DIRECTIVE), (ATTENDANCE_WORDS, ATTENDANCE),
+                     (EVENT_WORDS, EVENT)):
+    for _word in _words:
+        _WORD_BITS[_word] = _WORD_BITS.get(_word, 0) | _bit
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -485,6 +494,16 @@ class WordTable:
         return [text[b:e] for b, e in zip(begins, ends.tolist())]
 
 
+# Punctuation that jieba never joins to a word: the tokenizer cuts the text between two of
+# them as it cuts the whole (it segments each run of CJK letters and digits on its own).
+_CLAUSE_BREAKS = frozenset("，。！？；：、（）《》“”‘’\n")
+
+
+def _line_end(text: str, offset: int) -> int:
+    end = text.find("\n", offset)
+    return len(text) if end < 0 else end
+
+
 class IdfTable:
     """jieba's IDF table (``jieba_idf``) as a compiled word table: a batch of words looked up
     in one call. Built from idf.txt once and kept in ``<state>/cache/`` as numpy arrays,
@@ -653,9 +672,11 @@ class Lexicon(dict):
         (``flags_follow_words``), so all the new words of a batch are tagged in one call,
         a line each (tagging each word alone took 25 us a word). A word that does not come
         back whole there (a word the HMM found in context, or a dictionary word whose parts
-        outscore it alone: 必成, 建在) takes its flag from tagging the line of its first
-        occurrence: the tokenizer cuts each line on its own, so the line gives the tokens
-        the whole text does, for a tenth of the time. ``lengths``: characters of each id."""
+        outscore it alone: 必成, 建在) takes its flag from tagging the clause of its first
+        occurrence (between punctuation marks: the tokenizer cuts each run of letters on its
+        own, so the clause gives the tokens the whole text does, for a fraction of the
+        time), else its line, else the whole text. Any tagging that returns the word whole
+        gives its flag. ``lengths``: characters of each id."""
         alone = dict(tag("\n".join(words)))
         flags = [alone.get(word) for word in words]
         if None not in flags:
@@ -672,13 +693,19 @@ class Lexicon(dict):
             t0 = int(ends[a] - counts[a])
             text = texts[a]
             offset = int(lengths[ids[t0:at]].sum())
-            begin = text.rfind("\n", 0, offset) + 1
-            end = text.find("\n", offset)
-            end = len(text) if end < 0 else end
-            if (a, begin) not in in_line:
-                in_line[a, begin] = dict(tag(text[begin:end]))
-            flags[k] = in_line[a, begin].get(words[k])
-            if flags[k] is None:  # not seen on its line: the whole text, as it was cut
+            begin, end = offset, offset + len(words[k])
+            while begin > 0 and text[begin - 1] not in _CLAUSE_BREAKS:
+                begin -= 1
+            while end < len(text) and text[end] not in _CLAUSE_BREAKS:
+                end += 1
+            for begin, end in ((begin, end), (text.rfind("\n", 0, offset) + 1,
+                                              _line_end(text, offset)), (0, len(text))):
+                if (a, begin, end) not in in_line:
+                    in_line[a, begin, end] = dict(tag(text[begin:end]))
+                flags[k] = in_line[a, begin, end].get(words[k])
+                if flags[k] is not None:
+                    break
+            else:  # cannot happen: the word is one of the text's tokens
                 flags[k] = tag(text)[at - t0][1]
         return flags
 
@@ -694,31 +721,26 @@ class Lexicon(dict):
         last = first + len(keys)
         for name in self.ATTRIBUTES:
             setattr(self, name, grown(getattr(self, name), last))
-        word_ids, lengths, bits = [], [], []
-        stopwords, vocabulary = self._stopwords, self.words
+        # Column by column over the new words (comprehensions and numpy, not one Python
+        # statement per word and attribute): on text full of new words this is most of
+        # what learning a word costs.
+        vocabulary = self.words
         known = len(vocabulary)
-        new_texts = []
-        for word, flag in zip(words, flags):
-            text = word.strip().lower()  # "GDP" and "gdp" are one word
-            wordy = bool(_WORDY.search(text))
-            content = wordy and text not in stopwords
-            word_id = vocabulary.setdefault(text, len(vocabulary))
-            if word_id >= known + len(new_texts):
-                new_texts.append(text)
-            word_ids.append(word_id)
-            lengths.append(len(word))
-            bits.append(
-                WORDY * wordy
-                | CONTENT * (content and flag in SENTENCE_FLAGS)
-                | VERTEX * (content and flag in KEYWORD_FLAGS and len(text) >= 2
-                            and not text.isdigit())
-                | DIRECTIVE * (text in DIRECTIVE_WORDS)
-                | ATTENDANCE * (text in ATTENDANCE_WORDS)
-                | EVENT * (text in EVENT_WORDS))
+        texts = [word.strip().lower() for word in words]  # "GDP" and "gdp" are one word
+        wordy = np.array([_WORDY.search(text) is not None for text in texts], bool)
+        content = wordy & np.array([text not in self._stopwords for text in texts], bool)
+        by_flag = np.array([_FLAG_BITS.get(flag, 0) for flag in flags], np.uint8)
+        vertex = content & (by_flag & VERTEX != 0) & np.array(
+            [len(text) >= 2 and not text.isdigit() for text in texts], bool)
+        bits = (WORDY * wordy | CONTENT * (content & (by_flag & CONTENT != 0))
+                | VERTEX * vertex
+                | np.array([_WORD_BITS.get(text, 0) for text in texts], np.uint8))
+        word_ids = [vocabulary.setdefault(text, len(vocabulary)) for text in texts]
         self.word_idf = grown(self.word_idf, len(vocabulary))
-        self.word_idf[known:len(vocabulary)] = self._idf.lookup(new_texts)
+        self.word_idf[known:len(vocabulary)] = self._idf.lookup(
+            list(itertools.islice(vocabulary, known, None)))
         self.word[first:last] = word_ids
-        self.length[first:last] = lengths
+        self.length[first:last] = [len(word) for word in words]
         self.flags[first:last] = bits
         self.update(zip(keys, range(first, last)))
         self.spelling.extend(words)
