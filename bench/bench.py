@@ -45,6 +45,7 @@ from common import ROOT, repeated, run_reference, seed_articles
 
 from digest.config import Config, PathsConfig, RankConfig, TextConfig
 from digest.rank import WARM_UP_TEXT, Ranker, deck_of
+from digest.text import make_tokenizer
 
 RESULTS = ROOT / "bench" / "results"
 DEV = ROOT.parent / "shared" / "dev" / "issues"
@@ -125,6 +126,11 @@ def child(name: str, rounds: int) -> None:
     runs = {"tag": [timed_both(lambda: discard(map(tag, strings)))],
             "cold": [timed_both(lambda: discard(ours.summarize_many(items)))], "ours": []}
     words = len(ours.engine.lexicon)
+    for _ in range(rounds):  # more cold passes, the lexicon emptied before each
+        discard(map(tag, strings))
+        runs["tag"].append(timed_both(lambda: discard(map(tag, strings))))
+        ours.engine.lexicon._reset()
+        runs["cold"].append(timed_both(lambda: discard(ours.summarize_many(items))))
     for _ in range(rounds):
         discard(map(tag, strings))
         runs["tag"].append(timed_both(lambda: discard(map(tag, strings))))
@@ -144,14 +150,17 @@ def cold_and_warm(name: str, processes: int, rounds: int) -> dict:
     out = {"lexicon_words_after_cold_pass": runs[0]["words"]}
     for clock in ("wall", "cpu"):
         each = [r[clock] for r in runs]
-        tag = min(min(r["tag"]) for r in each)
-        cold = min(r["cold"][0] for r in each)
-        warm = min(min(r["ours"]) for r in each)
-        out[clock] = {"rjieba_tag_s": tag, "ours_cold_s": cold, "ours_warm_s": warm,
-                      "cold_vs_tag": cold / tag, "warm_vs_tag": warm / tag,
-                      "cold_vs_tag_each_process": [r["cold"][0] / min(r["tag"]) for r in each],
-                      "warm_vs_tag_each_process": [min(r["ours"]) / min(r["tag"])
-                                                   for r in each]}
+        first = [r["cold"][0] / min(r["tag"]) for r in each]
+        cold = [min(r["cold"]) / min(r["tag"]) for r in each]
+        warm = [min(r["ours"]) / min(r["tag"]) for r in each]
+        out[clock] = {"rjieba_tag_s": min(min(r["tag"]) for r in each),
+                      "ours_cold_s": min(min(r["cold"]) for r in each),
+                      "ours_warm_s": min(min(r["ours"]) for r in each),
+                      "cold_vs_tag": statistics.median(cold),
+                      "warm_vs_tag": statistics.median(warm),
+                      "cold_vs_tag_each_process": cold,
+                      "first_cold_pass_vs_tag_each_process": first,
+                      "warm_vs_tag_each_process": warm}
     return out
 
 
@@ -159,18 +168,21 @@ def cold_and_warm(name: str, processes: int, rounds: int) -> dict:
 # Start-up
 
 
-def run_measured(args: list[str], env: dict, cwd: Path) -> tuple[float, float | None, int]:
-    """Wall seconds, peak RSS (MiB, None without /usr/bin/time) and exit status of one
-    command. The RSS comes from /usr/bin/time, whose child it is: a child of this big
+def run_measured(args: list[str], env: dict, cwd: Path
+                 ) -> tuple[float, float | None, float | None, int]:
+    """Wall seconds, peak RSS (MiB), CPU seconds (None without /usr/bin/time) and exit
+    status of one command. The RSS comes from /usr/bin/time, whose child it is: a child of this big
     process would inherit this process's peak across exec in ru_maxrss."""
     with tempfile.NamedTemporaryFile("r") as rss:
-        wrap = ["/usr/bin/time", "-f", "%M", "-o", rss.name] if TIME.exists() else []
+        wrap = ["/usr/bin/time", "-f", "%M %U %S", "-o", rss.name] if TIME.exists() else []
         start = time.perf_counter()
         done = subprocess.run([*wrap, *args], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, env=env, cwd=cwd, check=False)
         wall = time.perf_counter() - start
         text = rss.read().split()
-    return wall, int(text[-1]) / 1024 if wrap and text else None, done.returncode
+    if not (wrap and len(text) >= 3):
+        return wall, None, None, done.returncode
+    return wall, int(text[-3]) / 1024, float(text[-2]) + float(text[-1]), done.returncode
 
 
 def startup(runs: int) -> dict:
@@ -185,12 +197,14 @@ def startup(runs: int) -> dict:
             command = [str(BIN / "digest"), *args]
             run_measured(command, env, ROOT)  # untimed: files in the OS cache, numba's too
             results = [run_measured(command, env, ROOT) for _ in range(runs)]
-            if any(code != 0 for _, _, code in results):
+            if any(code != 0 for *_, code in results):
                 sys.exit(f"{label} failed")
-            walls = [w for w, _, _ in results]
-            rss = [m for _, m, _ in results if m is not None]
+            walls = [w for w, *_ in results]
+            rss = [m for _, m, _, _ in results if m is not None]
+            cpu = [c for _, _, c, _ in results if c is not None]
             out[label] = {"best_s": min(walls), "median_s": statistics.median(walls),
-                          "peak_rss_mib": max(rss) if rss else None}
+                          "peak_rss_mib": max(rss) if rss else None,
+                          "best_cpu_s": min(cpu) if cpu else None}
     return out
 
 
@@ -283,6 +297,9 @@ def main() -> None:
                **cold_and_warm(name, args.processes, args.rounds)}
         row["textrank4zh"] = reference(items, None if name == "seeds" else args.ref_sample)
         if name == "seeds":
+            posseg = make_tokenizer(TextConfig(tokenizer="jieba"), RESULTS / "cache").tag
+            posseg(strings[0])
+            row["jieba_posseg_s"] = timed(lambda: discard(map(posseg, strings)))
             ours_t4 = ranker("textrank4zh")
             discard(ours_t4.summarize_many(items[:2]))
             row["ours_textrank4zh_mode_s"] = timed(lambda: discard(ours_t4.summarize_many(items)))
@@ -302,6 +319,8 @@ def main() -> None:
         if "ours_textrank4zh_mode_s" in row:
             print(f"  ours, textrank4zh mode {n / row['ours_textrank4zh_mode_s']:9.1f} "
                   f"articles/s ({row['ours_textrank4zh_mode_s']:.3f} s)")
+            print(f"  bare jieba.posseg      {n / row['jieba_posseg_s']:9.1f} articles/s "
+                  f"({row['jieba_posseg_s']:.3f} s)")
         for clock in ("wall", "cpu"):
             f = row[clock]
             print(f"  {clock} time:")
@@ -309,23 +328,27 @@ def main() -> None:
                   f"({f['rjieba_tag_s']:.4f} s)")
             print(f"    ours, cold           {n / f['ours_cold_s']:9.1f} articles/s "
                   f"({f['ours_cold_s']:.4f} s): {f['cold_vs_tag']:.2f}x bare tag (each "
-                  f"process: {', '.join(f'{r:.2f}' for r in f['cold_vs_tag_each_process'])})")
+                  f"process: {', '.join(f'{r:.2f}' for r in f['cold_vs_tag_each_process'])}"
+                  f"; the process's first pass: "
+                  f"{', '.join(f'{r:.2f}' for r in f['first_cold_pass_vs_tag_each_process'])})")
             print(f"    ours, warm           {n / f['ours_warm_s']:9.1f} articles/s "
                   f"({f['ours_warm_s']:.4f} s): {f['warm_vs_tag']:.2f}x bare tag (each "
                   f"process: {', '.join(f'{r:.2f}' for r in f['warm_vs_tag_each_process'])})")
-        print(f"  cold: a fresh process with an empty lexicon, one pass; "
-              f"{row['lexicon_words_after_cold_pass']} words learnt in it")
+        print(f"  ratios: the median over processes of each one's best ours / its best bare "
+              f"tag; cold: a pass with an empty lexicon (every word new: "
+              f"{row['lexicon_words_after_cold_pass']} learnt)")
         print(f"  ours vs textrank4zh (articles/s, wall): cold "
               f"{row['ours_cold_vs_textrank4zh_articles_per_s']:.0f}x, warm "
               f"{row['ours_warm_vs_textrank4zh_articles_per_s']:.0f}x", flush=True)
 
     print("\nstart-up (wall, best and median of "
-          f"{args.startup_runs}, after one untimed run; peak RSS):", flush=True)
+          f"{args.startup_runs}, after one untimed run; best user+system CPU; peak RSS):",
+          flush=True)
     report["startup"] = startup(args.startup_runs)
     for label, figures in report["startup"].items():
-        rss = figures["peak_rss_mib"]
+        rss, cpu = figures["peak_rss_mib"], figures["best_cpu_s"]
         print(f"  {label:52s} {figures['best_s']:6.3f} s (median {figures['median_s']:.3f})"
-              + (f" {rss:5.0f} MiB" if rss else ""), flush=True)
+              + (f", CPU {cpu:.2f} s, {rss:4.0f} MiB" if rss else ""), flush=True)
     if not args.quick:
         report["compile"] = compile_seconds()
         print(f"  numba compiling the ranker's loops from nothing: "

@@ -32,6 +32,7 @@ import math
 import queue
 import re
 import statistics
+import sys
 import threading
 import time
 from itertools import repeat
@@ -40,6 +41,26 @@ from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
 
 import numba
 import numpy as np
+
+
+def _load_numba_arrays_without_scipy() -> None:
+    """numba's array support, loaded at the first compiled call, imports scipy.linalg (0.05-0.3
+    s, 30 MiB) only to find a BLAS for np.dot, which no loop here uses: load it now with
+    scipy hidden. Later imports of scipy (the themes stage) are not affected."""
+    hidden = "scipy.linalg"
+    if hidden in sys.modules or "numba.np.arraymath" in sys.modules:
+        return
+    sys.modules[hidden] = None  # type: ignore[assignment]  # its import fails
+    try:
+        import numba.np.arraymath  # noqa: F401
+    except ImportError:
+        pass
+    finally:
+        if hidden in sys.modules and sys.modules[hidden] is None:
+            del sys.modules[hidden]
+
+
+_load_numba_arrays_without_scipy()
 
 from .config import Config, RankConfig
 from .model import Article, KeySentence, ParsedIssue, Summary
