@@ -42,6 +42,11 @@ from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
 import numba
 import numpy as np
 
+from .config import Config, RankConfig
+from .model import Article, KeySentence, ParsedIssue, Summary
+from .text import (SentenceSpan, Tokenizer, load_stopwords, make_tokenizer, sentence_bounds,
+                   split_sentences_textrank4zh)
+
 
 def _load_numba_arrays_without_scipy() -> None:
     """numba's array support, loaded at the first compiled call, imports scipy.linalg (0.05-0.3
@@ -61,11 +66,6 @@ def _load_numba_arrays_without_scipy() -> None:
 
 
 _load_numba_arrays_without_scipy()
-
-from .config import Config, RankConfig
-from .model import Article, KeySentence, ParsedIssue, Summary
-from .text import (SentenceSpan, Tokenizer, load_stopwords, make_tokenizer, sentence_bounds,
-                   split_sentences_textrank4zh)
 
 # ---------------------------------------------------------------------------------------------
 # How many sentences
