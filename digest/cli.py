@@ -15,6 +15,7 @@ import click
 
 from . import decode, parse as parse_stage
 from .config import Config, ConfigError, load_config
+from .sanitize import shown
 
 
 def _config(ctx: click.Context) -> Config:
@@ -47,7 +48,7 @@ def _parsed_issues(files: tuple[Path, ...], failures: list[str]):
             yield path, parse_stage.parse_issue(decode.read_issue_file(path))
         except decode.DecodeError as exc:
             failures.append(str(exc))
-            click.echo(f"digest: {exc}", err=True)
+            click.echo(f"digest: {shown(exc)}", err=True)
 
 
 @main.command("parse")
@@ -126,7 +127,8 @@ def ingest_cmd(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     if not results:
         _fail("no issue files (*.txt) found in " + ", ".join(map(str, paths)))
     for result in results:
-        click.echo(f"digest: {result.message}" if result.status == "failed" else result.message,
+        message = shown(result.message)  # a file name cannot forge a line
+        click.echo(f"digest: {message}" if result.status == "failed" else message,
                    err=result.status == "failed")
     stored = sum(r.status == "stored" for r in results)
     skipped = sum(r.status == "skipped" for r in results)
@@ -178,12 +180,25 @@ def build_cmd(ctx: click.Context, week_text: str | None, all_weeks: bool,
         sys.exit(1)
 
 
+def one_line_formatter(fmt: str):
+    """A log formatter whose message (file names, text from articles in errors) cannot forge
+    a line: controls and line breaks are escaped; a traceback, added after it, keeps its."""
+    import logging
+
+    class OneLineFormatter(logging.Formatter):
+        def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+            return shown(super().formatMessage(record))
+
+    return OneLineFormatter(fmt)
+
+
 def _service_logging(level: str = "INFO") -> None:
     """Timestamped lines on stderr (journald keeps them); APScheduler's per-run chatter off."""
     import logging
 
-    logging.basicConfig(level=getattr(logging, level), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(one_line_formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level), handlers=[handler])
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
@@ -196,6 +211,7 @@ def run_cmd(ctx: click.Context, dry_run: bool) -> None:
 
     Exit status 1 when another digest process holds the state folder."""
     from . import schedule
+    from .ingest import UnsafeFolder
     from .store import StoreError
 
     # Quiet unless something happened or went wrong, so cron mails only when there is news.
@@ -204,6 +220,8 @@ def run_cmd(ctx: click.Context, dry_run: bool) -> None:
         code, report = schedule.run(_config(ctx), dry_run=dry_run)
     except StoreError as exc:
         _fail(str(exc))
+    except UnsafeFolder as exc:
+        _fail(str(exc), 1)
     if report is not None:
         for line in schedule.report_lines(report):
             click.echo(line)

@@ -1,24 +1,30 @@
-"""Load and validate config.toml.
+"""Load and validate config.toml, completely, at load.
 
-The schema is the dataclasses below: their fields are the keys, their annotations the types,
-their defaults the defaults. A wrong file never produces a traceback: `ConfigError` names
-the key and says how to fix it. The validator is hand-written over the dataclasses (about
-sixty lines) rather than pydantic, because the messages must name the TOML key and the fix,
-and the rest of the project already speaks frozen dataclasses.
+The schema is the frozen dataclasses below: their fields are the keys, their annotations the
+types *and the rules* (pydantic v2 validates them: strict types, ranges, finite numbers,
+choices, templates compiled against their fields, paths resolved and checked), their
+defaults the defaults. The rest of the program only ever sees the plain frozen dataclasses.
+A wrong file never produces a traceback: `ConfigError` names the key, the value and the fix
+in one line (`email.hots: unknown key in [email]; did you mean 'host'?`), and the CLI exits
+with status 2. Checks that relate two keys (retry_max_seconds >= retry_base_seconds, a
+subscriber's themes exist, distinct folders) follow in `_check`.
 """
-
-from __future__ import annotations
 
 import dataclasses
 import difflib
 import os
+import re
 import string
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (AfterValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError,
+                      ValidationInfo)
 
 CONFIG_ENV = "DIGEST_CONFIG"  # path of config.toml
 HOME_ENV = "DIGEST_HOME"  # overrides [paths].state (tests run in a temp dir)
@@ -28,38 +34,304 @@ class ConfigError(Exception):
     """A config problem, phrased for the person who edits config.toml."""
 
 
+# -- field rules ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Hint:
+    """What a valid value looks like, for error messages ("a whole number from 1 to 100")."""
+
+    text: str
+
+
+def whole(lo: int, hi: int) -> object:
+    return Annotated[int, Strict(), Field(ge=lo, le=hi), Hint(f"a whole number from {lo} to {hi}")]
+
+
+def number(lo: float, hi: float, *, above: bool = False) -> object:
+    """A finite number in [lo, hi] (or (lo, hi] with `above`); TOML integers are accepted."""
+    low = {"gt": lo} if above else {"ge": lo}
+    span = f"above {lo:g} and at most {hi:g}" if above else f"from {lo:g} to {hi:g}"
+    return Annotated[float, Strict(), Field(le=hi, allow_inf_nan=False, **low),
+                     Hint(f"a number {span}")]
+
+
+def _words(value: list[str]) -> list[str]:
+    for i, word in enumerate(value):
+        if not word.strip():
+            raise ValueError(f"item {i} is empty; every word must have characters")
+    return value
+
+
+def _name(value: str) -> str:
+    if not value.strip():
+        raise ValueError(f"{value!r} is blank; give it a name with characters")
+    return value
+
+
+Name = Annotated[str, Strict(), Field(min_length=1, max_length=200), AfterValidator(_name),
+                 Hint("a non-empty string")]
+Words = Annotated[list[Annotated[str, Strict()]], AfterValidator(_words),
+                  Hint('a list of non-empty strings, e.g. ["word", "other"]')]
+Flag = Annotated[bool, Strict(), Hint("true or false")]
+
+# The one-line message of each pydantic error type, where the generic one would not help.
+_TYPE_WORDS = {"int_type": "a whole number", "int_parsing": "a whole number",
+               "int_from_float": "a whole number", "float_type": "a number",
+               "float_parsing": "a number", "bool_type": "true or false",
+               "bool_parsing": "true or false", "string_type": "a string",
+               "path_type": "a path string", "list_type": "a list"}
+
+# Folders that are the system's, never a place to move or write files. A folder *inside*
+# most of them (say /var/lib/digest, /srv/news) is fine; inside these few it is not.
+_SYSTEM_FOLDERS = {Path(p) for p in ("/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib",
+                                     "/lib32", "/lib64", "/media", "/mnt", "/opt", "/proc",
+                                     "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr",
+                                     "/var", "/usr/local", "/var/lib", "/var/tmp")}
+_SYSTEM_TREES = tuple(Path(p) for p in ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32",
+                                        "/lib64", "/proc", "/sbin", "/sys", "/usr/bin",
+                                        "/usr/lib", "/usr/sbin"))
+
+
+def _os_errors_are_values(check: typing.Callable) -> typing.Callable:
+    """A path the system refuses to look at (too long, a loop of links) is a bad value too:
+    pydantic turns only ValueError into a message, anything else would be a traceback."""
+    def wrapped(path: Path, info: ValidationInfo) -> Path:
+        try:
+            return check(path, info)
+        except OSError as exc:
+            raise ValueError(f"{_shown(str(path))} cannot be used ({exc.strerror or exc}); "
+                             f"give a plain path") from None
+    return wrapped
+
+
+def _expand(path: Path, info: ValidationInfo) -> Path:
+    """`~` and relative paths: relative to the config file's folder."""
+    if any(len(os.fsencode(part)) > 255 for part in path.parts) or len(str(path)) > 1024:
+        raise ValueError(f"{_shown(str(path))} is too long for a path; give a shorter one")
+    if str(path) == ".":  # what Path("") becomes too
+        raise ValueError("an empty path or \".\" (the config file's own folder, config.toml and "
+                         "all); give a folder name such as \"inbox\"")
+    try:
+        path = path.expanduser()
+    except RuntimeError:
+        user = str(path).split("/", 1)[0]
+        raise ValueError(f"{str(path)!r}: {user} is not a user on this machine; write the "
+                         f"full path instead") from None
+    base = (info.context or {}).get("base", Path.cwd())
+    return Path(os.path.normpath(path if path.is_absolute() else base / path))
+
+
+def _work_folder(path: Path, info: ValidationInfo) -> Path:
+    """A folder digest creates and writes into: not a file, not a system folder."""
+    path = _expand(path, info)
+    real = Path(os.path.realpath(path))
+    for candidate in (path, real):
+        if (candidate in _SYSTEM_FOLDERS or candidate == Path.home()
+                or any(candidate.is_relative_to(tree) for tree in _SYSTEM_TREES)):
+            raise ValueError(f"{str(path)!r} is a system folder (or inside one); digest moves "
+                             f"and writes files there: give a folder of its own")
+    for part in (path, *path.parents):
+        if part.is_symlink() and not part.exists():
+            raise ValueError(f"{str(part)!r} is a broken symbolic link (or a loop of them); "
+                             f"fix or remove it, or name another folder")
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{str(path)!r} is a file, not a folder; name a folder (it is created "
+                         f"when missing)")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{str(path)!r} cannot be created: {str(parent)!r} is a file; name a "
+                         f"folder elsewhere")
+    return path
+
+
+def _read_folder(path: Path, info: ValidationInfo) -> Path:
+    path = _expand(path, info)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{str(path)!r} is a file, not a folder; name a folder or remove the "
+                         f"key")
+    if not path.is_dir():
+        raise ValueError(f"folder {str(path)!r} does not exist; create it or remove the key")
+    return path
+
+
+def _file(path: Path, info: ValidationInfo) -> Path:
+    path = _expand(path, info)
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{str(path)!r} is not a regular file; name a file or remove the key")
+    if not path.is_file():
+        raise ValueError(f"file {str(path)!r} does not exist; create it or remove the key")
+    if not os.access(path, os.R_OK):
+        raise ValueError(f"file {str(path)!r} cannot be read; fix its permissions")
+    return path
+
+
+_MAX_WORD_FILE = 64 << 20
+
+
+def _word_file(path: Path, info: ValidationInfo) -> Path:
+    """A word list (user dictionary, stopwords): UTF-8 text, one entry a line."""
+    path = _file(path, info)
+    if path.stat().st_size > _MAX_WORD_FILE:
+        raise ValueError(f"file {str(path)!r} is over 64 MiB; a word list is far smaller")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"file {str(path)!r} is not UTF-8 text (byte 0x{data[exc.start]:02x} "
+                         f"at offset {exc.start}); save it as UTF-8") from None
+    if re.search("[\x00-\x08\x0e-\x1f\x7f]", text):
+        raise ValueError(f"file {str(path)!r} holds control characters: not a text word list; "
+                         f"give one word (jieba: `word [freq] [tag]`) per line")
+    return path
+
+
+WorkFolder = Annotated[Path, AfterValidator(_os_errors_are_values(_work_folder)),
+                       Hint("a folder path")]
+ReadFolder = Annotated[Path, AfterValidator(_os_errors_are_values(_read_folder)),
+                       Hint("a folder path")]
+WordFile = Annotated[Path, AfterValidator(_os_errors_are_values(_word_file)),
+                     Hint("a UTF-8 text file path")]
+PemFile = Annotated[Path, AfterValidator(_os_errors_are_values(_file)), Hint("a file path")]
+
+
+def _timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as "
+                         f"\"Asia/Shanghai\"") from None
+    return name
+
+
+def _clock(value: str) -> str:
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        raise ValueError(f"{value!r} is not HH:MM, e.g. \"08:00\"")
+    return value
+
+
+_ADDRESS = re.compile(r"[^\s@<>,;\"'()\[\]\\\x00-\x1f\x7f]+@[^\s@<>,;\"'()\[\]\\\x00-\x1f\x7f]+")
+
+
+def _address(value: str) -> str:
+    if not _ADDRESS.fullmatch(value) or len(value) > 254:
+        raise ValueError(f"{value!r} is not a plain address like name@example.org")
+    return value
+
+
+def _host(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._:\-\[\]]{1,253}", value):
+        raise ValueError(f"{value!r} is not a host name or address; use e.g. "
+                         f"\"smtp.example.org\" or \"localhost\"")
+    return value
+
+
+def _env_name(value: str) -> str:
+    if not value.isidentifier() or not value.isascii():
+        raise ValueError(f"{value!r} is not an environment variable name; use e.g. "
+                         f"\"DIGEST_SMTP_PASSWORD\"")
+    return value
+
+
+def _base_url(value: str) -> str:
+    if value and (not value.startswith(("https://", "http://", "/"))
+                  or re.search(r"[\s\"'<>\\\x00-\x1f\x7f]", value)):
+        raise ValueError(f"{value!r} is not an http(s) URL or an absolute path; use e.g. "
+                         f"\"https://example.org/digest/\" or leave it empty")
+    return value
+
+
+# Placeholders that email.subject / email.unsubscribe may use (see digest/deliver.py), with a
+# sample value to compile a template once at load; deliver fills every one in as a string.
+SUBJECT_FIELDS = ("title", "week", "start", "end", "stories", "name", "headline")
+UNSUBSCRIBE_FIELDS = ("email",)
+_SAMPLES = {"title": "每周要闻摘要", "week": "2022-W34", "start": "2022-08-22",
+            "end": "2022-08-28", "stories": "12", "name": "编辑部", "headline": "标题",
+            "email": "editor@example.org"}
+_MAX_WIDTH = 200  # a wider field is a typo, and a huge one exhausts memory at send time
+
+
+def _template(allowed: tuple[str, ...]) -> typing.Callable[[str], str]:
+    def check(template: str) -> str:
+        try:
+            parts = list(string.Formatter().parse(template))
+        except ValueError as exc:
+            raise ValueError(f"{template!r} is not a valid template ({exc}); write "
+                             f"placeholders as {{week}} and a literal brace as {{{{") from None
+        for _, name, spec, _conversion in parts:
+            if name is None:
+                continue
+            if name not in allowed:
+                raise ValueError(f"unknown placeholder {{{name}}} in {template!r}; use "
+                                 + ", ".join(f"{{{a}}}" for a in allowed))
+            if "{" in (spec or "") or any(int(n) > _MAX_WIDTH for n in
+                                          re.findall(r"\d+", spec or "")):
+                raise ValueError(f"format {{{name}:{spec}}} in {template!r}: widths above "
+                                 f"{_MAX_WIDTH} and nested fields are not allowed; write "
+                                 f"{{{name}}}")
+        try:
+            template.format_map(_SAMPLES)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            raise ValueError(f"{template!r} cannot be filled in ({exc}); write placeholders "
+                             f"plainly, e.g. {{{allowed[0]}}}") from None
+        return template
+    return check
+
+
+def _unsubscribe(template: str) -> str:
+    if template and (not template.startswith(("mailto:", "https://", "http://"))
+                     or re.search(r"[\s<>\"\\\x00-\x1f\x7f]", template)):
+        raise ValueError(f"{template!r} must be a mailto: or https:// URL without spaces, "
+                         f"e.g. \"mailto:editor@example.org?subject=unsubscribe\"")
+    return template
+
+
+def _rule(check: typing.Callable, base: object = str, *extra: object) -> object:
+    return Annotated[base, Strict(), *extra, AfterValidator(check)]
+
+
+# forbid: an unknown key is an error (with a did-you-mean); validate_default: the default
+# paths are resolved and checked like written ones.
+_STRICT = ConfigDict(extra="forbid", validate_default=True)
+
+
 @dataclass(frozen=True)
 class PathsConfig:
-    inbox: Path = Path("inbox")
-    archive: Path = Path("archive")
-    failed: Path = Path("failed")
-    output: Path = Path("out")
-    state: Path = Path(".digest")
-    templates: Path | None = None  # a folder whose files override templates/
+    __pydantic_config__ = _STRICT
+    inbox: WorkFolder = Path("inbox")
+    archive: WorkFolder = Path("archive")
+    failed: WorkFolder = Path("failed")
+    output: WorkFolder = Path("out")
+    state: WorkFolder = Path(".digest")
+    templates: ReadFolder | None = None  # a folder whose files override templates/
 
 
 @dataclass(frozen=True)
 class TextConfig:
-    tokenizer: str = "rjieba"
-    user_dict: Path | None = None
-    stopwords: Path | None = None
-    min_sentence_chars: int = 6
+    __pydantic_config__ = _STRICT
+    tokenizer: Literal["jieba", "rjieba"] = "rjieba"
+    user_dict: WordFile | None = None
+    stopwords: WordFile | None = None
+    min_sentence_chars: whole(1, 1000) = 6
 
 
 @dataclass(frozen=True)
 class RankConfig:
-    mode: str = "default"  # "default" or "textrank4zh"
-    sentences: int = 3
-    ratio: float | None = None  # fraction of sentences; overrides `sentences` when set
-    char_budget: int | None = None  # max characters of key sentences; applied last
-    keywords: int = 8
+    __pydantic_config__ = _STRICT
+    mode: Literal["default", "textrank4zh"] = "default"
+    sentences: whole(1, 100) = 3
+    ratio: number(0, 1, above=True) | None = None  # fraction of sentences; overrides `sentences`
+    char_budget: whole(1, 100_000) | None = None  # max characters of key sentences; applied last
+    keywords: whole(1, 100) = 8
 
 
 @dataclass(frozen=True)
 class ThemeConfig:
-    name: str
-    keywords: list[str]
-    exclude: list[str] = field(default_factory=list)
+    __pydantic_config__ = _STRICT
+    name: Name
+    keywords: Annotated[Words, Field(min_length=1)]
+    exclude: Words = field(default_factory=list)
 
 
 # The default taxonomy for Chinese local-government news. config.toml ships the same list
@@ -101,63 +373,73 @@ DEFAULT_THEMES: tuple[ThemeConfig, ...] = (
 
 @dataclass(frozen=True)
 class ClusteringConfig:
-    similarity: float = 0.18  # cosine similarity that links two unclaimed articles
-    min_size: int = 2  # smaller groups go to 其他
-    label_keywords: int = 3
+    __pydantic_config__ = _STRICT
+    similarity: number(0, 1) = 0.18  # cosine similarity that links two unclaimed articles
+    min_size: whole(1, 10_000) = 2  # smaller groups go to 其他
+    label_keywords: whole(1, 20) = 3
 
 
 @dataclass(frozen=True)
 class DedupeConfig:
-    similarity: float = 0.5  # Jaccard similarity of character shingles for "same story"
-    shingle: int = 5
+    __pydantic_config__ = _STRICT
+    # Jaccard similarity of character shingles for "same story"; 0 would merge everything.
+    similarity: number(0, 1, above=True) = 0.5
+    shingle: whole(1, 50) = 5
 
 
 @dataclass(frozen=True)
 class DigestConfig:
-    title: str = "每周要闻摘要"
-    timezone: str = "Asia/Shanghai"
-    base_url: str = ""  # where out/ is published; used for links in feed.xml
+    __pydantic_config__ = _STRICT
+    title: Name = "每周要闻摘要"
+    timezone: _rule(_timezone) = "Asia/Shanghai"
+    base_url: _rule(_base_url) = ""  # where out/ is published; used for links in feed.xml
 
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    scan_seconds: int = 60
-    stable_seconds: float = 5.0
-    digest_day: str = "mon"
-    digest_time: str = "08:00"
-    misfire_grace_seconds: int = 6 * 3600
+    __pydantic_config__ = _STRICT
+    scan_seconds: whole(1, 86_400) = 60
+    stable_seconds: number(0, 86_400) = 5.0
+    digest_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    digest_time: _rule(_clock) = "08:00"
+    misfire_grace_seconds: whole(1, 7 * 86_400) = 6 * 3600
     # Inbox names never taken: files still being written by someone else, and hidden files.
-    ignore: list[str] = field(default_factory=lambda: ["*.part", "*.tmp", "~$*", ".*"])
+    ignore: Words = field(default_factory=lambda: ["*.part", "*.tmp", "~$*", ".*"])
 
 
 @dataclass(frozen=True)
 class EmailConfig:
-    enabled: bool = False
-    host: str = "localhost"
-    port: int = 587
-    security: str = "starttls"  # "starttls", "tls" or "none"
-    username: str | None = None
-    password_env: str = "DIGEST_SMTP_PASSWORD"
-    sender: str = "digest@localhost"
-    subject: str = "{title} {week}"
-    unsubscribe: str = ""  # mailto: or https: URL for List-Unsubscribe
-    timeout_seconds: float = 30.0
-    max_attempts: int = 8
-    retry_base_seconds: int = 300
-    retry_max_seconds: int = 6 * 3600  # the backoff doubles up to this
-    catch_up_weeks: int = 4  # weeks that ended longer ago are built but not mailed
-    ca_file: Path | None = None  # extra CA bundle, e.g. for a private relay
+    __pydantic_config__ = _STRICT
+    enabled: Flag = False
+    host: _rule(_host) = "localhost"
+    port: whole(1, 65_535) = 587
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: Name | None = None
+    password_env: _rule(_env_name) = "DIGEST_SMTP_PASSWORD"
+    sender: _rule(_address) = "digest@localhost"
+    subject: _rule(_template(SUBJECT_FIELDS), str, Field(max_length=500)) = "{title} {week}"
+    # mailto: or https: URL for List-Unsubscribe
+    unsubscribe: _rule(_template(UNSUBSCRIBE_FIELDS), str, Field(max_length=2000),
+                       AfterValidator(_unsubscribe)) = ""
+    timeout_seconds: number(1, 3600) = 30.0
+    max_attempts: whole(1, 1000) = 8
+    retry_base_seconds: whole(1, 86_400) = 300
+    retry_max_seconds: whole(1, 30 * 86_400) = 6 * 3600  # the backoff doubles up to this
+    catch_up_weeks: whole(1, 100_000) = 4  # weeks that ended longer ago are built but not mailed
+    ca_file: PemFile | None = None  # extra CA bundle, e.g. for a private relay
 
 
 @dataclass(frozen=True)
 class SubscriberConfig:
-    email: str
-    name: str = ""
-    themes: list[str] = field(default_factory=list)  # empty: every theme
+    __pydantic_config__ = _STRICT
+    email: _rule(_address)
+    name: Annotated[str, Strict(), Field(max_length=200)] = ""
+    themes: Words = field(default_factory=list)  # empty: every theme
 
 
 @dataclass(frozen=True)
 class Config:
+    __pydantic_config__ = _STRICT
     paths: PathsConfig = field(default_factory=PathsConfig)
     text: TextConfig = field(default_factory=TextConfig)
     rank: RankConfig = field(default_factory=RankConfig)
@@ -175,231 +457,208 @@ class Config:
         return ZoneInfo(self.digest.timezone)
 
 
-_CHOICES = {
-    "text.tokenizer": ("jieba", "rjieba"),
-    "rank.mode": ("default", "textrank4zh"),
-    "email.security": ("starttls", "tls", "none"),
-    "schedule.digest_day": ("mon", "tue", "wed", "thu", "fri", "sat", "sun"),
-}
+_SECTIONS = ("paths", "text", "rank", "digest", "clustering", "dedupe", "schedule", "email")
+_adapter: TypeAdapter | None = None
 
 
-def _type_name(tp: object) -> str:
-    names = {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
-             Path: "a path string", list: "a list"}
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None))
-    if origin is list:
-        return "a list of " + _type_name(typing.get_args(tp)[0]).removeprefix("a ") + "s"
-    if dataclasses.is_dataclass(tp):
+def _validator() -> TypeAdapter:
+    global _adapter
+    if _adapter is None:  # built on first use: about 50 ms, and `parse` may not need it
+        _adapter = TypeAdapter(Config)
+    return _adapter
+
+
+# -- error messages -------------------------------------------------------------------------
+
+def _key(loc: tuple) -> str:
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    return key
+
+
+def _unwrap(tp: object) -> tuple[object, list]:
+    """(the bare type, the Annotated metadata) of an annotation, None stripped."""
+    metadata: list = []
+    while True:
+        if typing.get_origin(tp) is Annotated:
+            metadata += list(tp.__metadata__)
+            tp = tp.__origin__
+        elif typing.get_origin(tp) in (typing.Union, types.UnionType):
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+        else:
+            return tp, metadata
+
+
+def _annotation_at(loc: tuple) -> object:
+    """The annotation of the key at `loc` (e.g. ('themes', 0, 'keywords')), or None."""
+    tp: object = Config
+    for part in loc:
+        bare, _ = _unwrap(tp)
+        if isinstance(part, int):
+            args = typing.get_args(bare)
+            if typing.get_origin(bare) is not list or not args:
+                return None
+            tp = args[0]
+        elif dataclasses.is_dataclass(bare):
+            hints = typing.get_type_hints(bare, include_extras=True)
+            if part not in hints:
+                return None
+            tp = hints[part]
+        else:
+            return None
+    return tp
+
+
+def _hint(loc: tuple) -> str:
+    tp = _annotation_at(loc)
+    if tp is None:
+        return ""
+    bare, metadata = _unwrap(tp)
+    for item in metadata:
+        if isinstance(item, Hint):
+            return item.text
+    if dataclasses.is_dataclass(bare):
         return "a table"
-    return names.get(tp, str(tp))
+    if typing.get_origin(bare) is list:
+        return "a list"
+    return ""
 
 
-def _convert(value: object, tp: object, key: str) -> object:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(tp) if a is not type(None)]
-        for option in options:
-            try:
-                return _convert(value, option, key)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}; "
-                              f"write it as [\"...\", \"...\"]")
-        (item_tp,) = typing.get_args(tp)
-        return [_convert(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a table ([{key}]), got {value!r}")
-        return _build(tp, value, key)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-    elif tp is Path:
-        if isinstance(value, str) and value:
-            return Path(value)
-    raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _build(cls: type, table: dict, prefix: str) -> object:
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
-    kwargs = {}
-    for key, value in table.items():
-        full = f"{prefix}.{key}" if prefix else key
-        if key not in fields:
-            close = difflib.get_close_matches(key, fields, n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
-            where = f"[{prefix}]" if prefix else "the top level"
-            raise ConfigError(f"{full}: unknown key in {where}; {hint}"
-                              f"known keys: {', '.join(sorted(fields))}")
-        kwargs[key] = _convert(value, hints[key], full)
-        choices = _CHOICES.get(full)
-        if choices and kwargs[key] not in choices:
-            raise ConfigError(f"{full}: {value!r} is not one of {', '.join(choices)}")
-    for name, f in fields.items():
-        if (name not in kwargs and f.default is dataclasses.MISSING
-                and f.default_factory is dataclasses.MISSING):
-            raise ConfigError(f"{prefix}.{name}: required key is missing; add {name} = ...")
-    return cls(**kwargs)
+def _message(error: dict) -> str:
+    loc = tuple(error["loc"])
+    kind, value = error["type"], error.get("input")
+    key = _key(loc)
+    hint = _hint(loc)
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        owner = _unwrap(_annotation_at(loc[:-1]))[0]
+        fields = [f.name for f in dataclasses.fields(owner) if f.name != "source"]
+        close = difflib.get_close_matches(str(loc[-1]), fields, n=1)
+        did_you_mean = f"did you mean '{close[0]}'? " if close else ""
+        where = f"[{_key(loc[:-1])}]" if len(loc) > 1 else "the top level"
+        return (f"{key}: unknown key in {where}; {did_you_mean}"
+                f"known keys: {', '.join(sorted(fields))}")
+    if kind in ("missing", "missing_argument"):
+        return f"{key}: required key is missing; add {loc[-1]} = ..."
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", error.get("ctx", {}).get("expected", ""))
+        return f"{key}: {_shown(value)} is not one of {', '.join(choices)}"
+    blocks = loc[0] in ("themes", "subscribers") and len(loc) <= 2
+    if kind in ("dataclass_type", "dict_type", "model_type", "dataclass_args_type"):
+        table = f"[[{loc[0]}]] block" if blocks else f"[{key}]"
+        return f"{key}: expected a table ({table}), got {_shown(value)}"
+    if kind == "list_type":
+        how = (f"write each as a [[{loc[0]}]] block" if blocks
+               else "write it as [\"...\", \"...\"]")
+        return f"{key}: expected {hint or 'a list'}, got {_shown(value)}; {how}"
+    if kind in _TYPE_WORDS:
+        return f"{key}: expected {_TYPE_WORDS[kind]}, got {_shown(value)}" + (
+            f"; use {hint}" if hint and hint != "a string" else "")
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal",
+                "finite_number"):
+        return f"{key}: {_shown(value)} is out of range; use {hint or 'a smaller number'}"
+    if kind == "too_short":
+        return f"{key}: must not be empty; give at least one item"
+    if kind == "too_long":
+        return f"{key}: has too many items; shorten it"
+    if kind in ("string_too_short",):
+        return f"{key}: must not be empty; use {hint or 'a non-empty string'}"
+    if kind in ("string_too_long",):
+        limit = error.get("ctx", {}).get("max_length")
+        return f"{key}: {_shown(value)} is too long; use at most {limit} characters"
+    if kind in ("value_error", "assertion_error"):
+        return f"{key}: {error.get('ctx', {}).get('error', error['msg'])}"
+    return f"{key}: {_shown(value)}: {error['msg']}" + (f"; use {hint}" if hint else "")
 
 
-def _resolve(path: Path | None, base: Path) -> Path | None:
-    if path is None:
-        return None
-    path = path.expanduser()
-    return path if path.is_absolute() else (base / path)
-
+# -- checks across keys ---------------------------------------------------------------------
 
 def _check(config: Config) -> None:
-    try:
-        ZoneInfo(config.digest.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"digest.timezone: unknown time zone {config.digest.timezone!r}; "
-                          f"use an IANA name such as \"Asia/Shanghai\"") from None
-    hh, _, mm = config.schedule.digest_time.partition(":")
-    if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
-        raise ConfigError(f"schedule.digest_time: {config.schedule.digest_time!r} is not HH:MM, "
-                          f"e.g. \"08:00\"")
-    _check_service(config)
-    if config.rank.sentences < 1:
-        raise ConfigError("rank.sentences: must be at least 1")
-    if config.rank.ratio is not None and not 0 < config.rank.ratio <= 1:
-        raise ConfigError("rank.ratio: must be in (0, 1], e.g. 0.2")
+    email = config.email
+    if email.retry_max_seconds < email.retry_base_seconds:
+        raise ConfigError(f"email.retry_max_seconds: {email.retry_max_seconds!r} is too small; "
+                          f"use {email.retry_base_seconds} (email.retry_base_seconds) or more")
+    paths = config.paths
+    moving = {"inbox": paths.inbox, "archive": paths.archive, "failed": paths.failed}
+    for key, folder in moving.items():
+        for other_key, other in {**moving, "output": paths.output,
+                                 "state": paths.state}.items():
+            if key != other_key and Path(os.path.realpath(folder)) == Path(
+                    os.path.realpath(other)):
+                raise ConfigError(f"paths.{key}: {str(folder)!r} is also paths.{other_key}; "
+                                  f"give each its own folder")
     names = [t.name for t in config.themes]
-    for name in names:
-        if names.count(name) > 1:
-            raise ConfigError(f"themes: the name {name!r} is used twice; theme names must differ")
-    for i, theme in enumerate(config.themes):
-        if not theme.keywords:
-            raise ConfigError(f"themes[{i}].keywords: theme {theme.name!r} needs at least one "
-                              f"keyword")
-    for i, sub in enumerate(config.subscribers):
-        if "@" not in sub.email or any(c in sub.email for c in "\r\n<>,; "):
-            raise ConfigError(f"subscribers[{i}].email: {sub.email!r} is not a plain address "
-                              f"like name@example.org")
-        unknown = [t for t in sub.themes if t not in names]
-        if unknown:
-            raise ConfigError(f"subscribers[{i}].themes: no theme named {unknown[0]!r}; "
-                              f"known themes: {', '.join(names)}")
-    for folder in ("templates",):
-        value = getattr(config.paths, folder)
-        if value is not None and not value.is_dir():
-            raise ConfigError(f"paths.{folder}: folder {str(value)!r} does not exist; "
-                              f"create it or remove the key")
-    for key in ("user_dict", "stopwords"):
-        value = getattr(config.text, key)
-        if value is not None and not value.is_file():
-            raise ConfigError(f"text.{key}: file {str(value)!r} does not exist; "
-                              f"create it or remove the key")
-
-
-# Placeholders that email.subject / email.unsubscribe may use (see digest/deliver.py).
-SUBJECT_FIELDS = ("title", "week", "start", "end", "stories", "name", "headline")
-UNSUBSCRIBE_FIELDS = ("email",)
-
-
-def _check_template(key: str, template: str, allowed: tuple[str, ...]) -> None:
-    try:
-        fields = [name for _, name, spec, conv in string.Formatter().parse(template)
-                  if name is not None]
-    except ValueError as exc:
-        raise ConfigError(f"{key}: {template!r} is not a valid template ({exc}); write "
-                          f"placeholders as {{week}} and a literal brace as {{{{") from None
-    for name in fields:
-        if name not in allowed:
-            raise ConfigError(f"{key}: unknown placeholder {{{name}}}; use "
-                              + ", ".join(f"{{{a}}}" for a in allowed))
-
-
-def _check_service(config: Config) -> None:
-    """[schedule] and [email]: the unattended service's settings."""
-    schedule, email = config.schedule, config.email
-    minimums = {"schedule.scan_seconds": (schedule.scan_seconds, 1),
-                "schedule.stable_seconds": (schedule.stable_seconds, 0),
-                "schedule.misfire_grace_seconds": (schedule.misfire_grace_seconds, 1),
-                "email.timeout_seconds": (email.timeout_seconds, 1),
-                "email.max_attempts": (email.max_attempts, 1),
-                "email.retry_base_seconds": (email.retry_base_seconds, 1),
-                "email.retry_max_seconds": (email.retry_max_seconds, email.retry_base_seconds),
-                "email.catch_up_weeks": (email.catch_up_weeks, 1)}
-    for key, (value, least) in minimums.items():
-        if value < least:
-            raise ConfigError(f"{key}: {value!r} is too small; use {least} or more")
-    if not 0 < email.port < 65536:
-        raise ConfigError(f"email.port: {email.port} is not a TCP port; use 587 for starttls, "
-                          f"465 for tls or 25 for none")
-    if "@" not in email.sender or any(c in email.sender for c in "\r\n<>,; "):
-        raise ConfigError(f"email.sender: {email.sender!r} is not a plain address like "
-                          f"digest@example.org")
-    if not email.password_env.isidentifier():
-        raise ConfigError(f"email.password_env: {email.password_env!r} is not an environment "
-                          f"variable name; use e.g. \"DIGEST_SMTP_PASSWORD\"")
-    _check_template("email.subject", email.subject, SUBJECT_FIELDS)
-    _check_template("email.unsubscribe", email.unsubscribe, UNSUBSCRIBE_FIELDS)
-    if email.unsubscribe and not email.unsubscribe.startswith(("mailto:", "https://",
-                                                               "http://")):
-        raise ConfigError(f"email.unsubscribe: {email.unsubscribe!r} must be a mailto: or "
-                          f"https:// URL, e.g. \"mailto:editor@example.org?subject=unsubscribe\"")
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            raise ConfigError(f"themes[{i}].name: the name {name!r} is used twice; theme names "
+                              f"must differ")
     seen: set[str] = set()
     for i, sub in enumerate(config.subscribers):
         if sub.email.lower() in seen:
             raise ConfigError(f"subscribers[{i}].email: {sub.email!r} is listed twice; keep one "
                               f"[[subscribers]] block per address")
         seen.add(sub.email.lower())
-    if email.ca_file is not None and not email.ca_file.is_file():
-        raise ConfigError(f"email.ca_file: file {str(email.ca_file)!r} does not exist; "
-                          f"point it at a PEM bundle or remove the key")
+        unknown = [t for t in sub.themes if t not in names]
+        if unknown:
+            raise ConfigError(f"subscribers[{i}].themes: no theme named {unknown[0]!r}; "
+                              f"known themes: {', '.join(names)}")
 
+
+# -- loading --------------------------------------------------------------------------------
 
 def default_config_path() -> Path:
     return Path(os.environ.get(CONFIG_ENV) or "config.toml")
 
 
+def _read_toml(path: Path) -> dict:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                          f"{exc.start}); save the file as UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax there") from None
+
+
 def load_config(path: Path | None = None, *, must_exist: bool = False) -> Config:
-    """Read config.toml (or defaults when it is absent and not required)."""
+    """Read config.toml (or defaults when it is absent and not required), checked in full."""
     path = Path(path) if path is not None else default_config_path()
     if path.is_file():
-        try:
-            with path.open("rb") as fh:
-                raw = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax there") from None
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+        raw = _read_toml(path)
         base = path.resolve().parent
     elif must_exist or path != Path("config.toml"):
         raise ConfigError(f"{path}: config file not found; pass --config FILE or create it "
                           f"(the project's config.toml is a commented example)")
     else:
         raw, base = {}, Path.cwd()
+    if "source" in raw:  # a field of ours, not a key
+        fields = sorted(f.name for f in dataclasses.fields(Config) if f.name != "source")
+        raise ConfigError(f"{path}: source: unknown key in the top level; known keys: "
+                          f"{', '.join(fields)}")
+    # Absent sections are validated as empty tables, so their default paths are resolved too.
+    for section in _SECTIONS:
+        raw.setdefault(section, {})
+    if os.environ.get(HOME_ENV) and isinstance(raw["paths"], dict):
+        raw["paths"] = {**raw["paths"], "state": os.environ[HOME_ENV]}
     try:
-        config = _build(Config, raw, "")
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    paths = config.paths
-    state = Path(os.environ[HOME_ENV]) if os.environ.get(HOME_ENV) else paths.state
-    paths = PathsConfig(
-        inbox=_resolve(paths.inbox, base), archive=_resolve(paths.archive, base),
-        failed=_resolve(paths.failed, base), output=_resolve(paths.output, base),
-        state=_resolve(state, base), templates=_resolve(paths.templates, base))
-    text = dataclasses.replace(config.text, user_dict=_resolve(config.text.user_dict, base),
-                               stopwords=_resolve(config.text.stopwords, base))
-    email = dataclasses.replace(config.email, ca_file=_resolve(config.email.ca_file, base))
-    config = dataclasses.replace(config, paths=paths, text=text, email=email, source=path)
+        config = _validator().validate_python(raw, context={"base": base})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        origin = (f" (the value comes from ${HOME_ENV})" if os.environ.get(HOME_ENV)
+                  and tuple(error["loc"][:2]) == ("paths", "state") else "")
+        raise ConfigError(f"{path}: {_message(error)}{origin}") from None
+    config = dataclasses.replace(config, source=path)
     try:
         _check(config)
     except ConfigError as exc:

@@ -41,6 +41,7 @@ import css_inline
 
 from .config import Config, SubscriberConfig
 from .ingest import write_atomically
+from .sanitize import clean
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ def header_safe(value: object) -> str:
     single spaces, so a value can never end a header and start another."""
     text = "".join(" " if (ord(c) < 32 or ord(c) == 127 or c in "\u0085\u2028\u2029") else c
                    for c in str(value))
+    text = clean(text)  # the rest of C1, U+FFFE/FFFF and lone surrogates
     return " ".join(text.split())
 
 

@@ -18,6 +18,11 @@ The protocol, and why each step is safe against a crash (kill -9) at any point:
    could not be read, to `failed/` with `NAME.error.txt` beside it saying why. A name that
    is taken gets a suffix (`NAME-1.txt`); nothing is overwritten and input is never deleted.
 
+The claim folder, and archive/ or failed/ when they sit inside the inbox, are never followed
+through a symbolic link: a link there (`ln -s /some/dir inbox/.processing`) would make every
+file of another folder look claimed, and be ingested and moved away. One found stops the
+scan with `UnsafeFolder` before anything is read or moved.
+
 Anything that is not the file's fault (the database is unavailable, a disk is full) leaves
 the file claimed, to be retried on the next scan, rather than blaming the file.
 """
@@ -40,6 +45,8 @@ from pathlib import Path
 from typing import Literal
 
 from .config import Config
+from .decode import DecodeError
+from .sanitize import shown
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +56,15 @@ ERROR_SUFFIX = ".error.txt"
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (sqlite3.OperationalError, MemoryError)
 
 Outcome = Literal["ingested", "duplicate", "failed"]
+
+
+class UnsafeFolder(Exception):
+    """A working folder inside the inbox is a symbolic link or not a folder: refuse to use it."""
+
+
+class NotTheFilesFault(Exception):
+    """Ingesting failed for a reason in digest or its config, not in the file; the file is
+    back in the inbox and the scan stopped, since the next file would fail the same way."""
 
 
 @dataclass(frozen=True)
@@ -68,11 +84,13 @@ class Ingestor:
 
     `is_stored(sha256)` tells whether a file with those bytes is already in the store;
     `ingest(path)` decodes, parses, ranks and stores one file in one transaction, raising
-    (e.g. decode.DecodeError) when the file cannot be read.
+    one of `input_errors` (decode.DecodeError) when the file cannot be read. Any other
+    exception is a fault of the program or its config, never blamed on the file.
     """
 
     is_stored: Callable[[str], bool]
     ingest: Callable[[Path], object]
+    input_errors: tuple[type[BaseException], ...] = (DecodeError,)
 
 
 # -- names and moves ----------------------------------------------------------------------
@@ -89,6 +107,45 @@ def safe_name(name: str) -> str:
     if base in ("", ".", ".."):
         return "unnamed"
     return base
+
+
+def guard_folder(config: Config, folder: Path) -> None:
+    """Refuse `folder` if, below the inbox, any part of it is a symbolic link or a file.
+
+    Folders outside the inbox are the admin's to place (a configured path may well go
+    through a link); inside it, a link can only have been put there to lead files out.
+    """
+    inbox = Path(config.paths.inbox)
+    try:
+        parts = Path(folder).relative_to(inbox).parts
+    except ValueError:
+        return
+    current = inbox
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            try:
+                target = f" (to {shown(os.readlink(current))})"
+            except OSError:
+                target = ""
+            raise UnsafeFolder(
+                f"{shown(current)} is a symbolic link{target}; digest never follows links out "
+                f"of the inbox: remove the link (a real folder is created when needed)")
+        if current.exists() and not current.is_dir():
+            raise UnsafeFolder(f"{shown(current)} is not a folder; move it away so digest can "
+                               f"create its working folder there")
+
+
+def working_folders(config: Config) -> list[Path]:
+    """The folders the inbox protocol writes into that may sit inside the inbox."""
+    paths = config.paths
+    return [Path(paths.inbox) / CLAIM_DIR, Path(paths.archive), Path(paths.failed),
+            Path(paths.output)]
+
+
+def guard_working_folders(config: Config) -> None:
+    for folder in working_folders(config):
+        guard_folder(config, folder)
 
 
 def free_path(folder: Path, name: str, *, taken_also: Callable[[Path], bool] | None = None
@@ -237,6 +294,7 @@ def inbox_candidates(config: Config) -> dict[str, os.stat_result]:
 def claimed_files(config: Config) -> list[Path]:
     """Files claimed before a crash or a transient error, oldest claim first."""
     folder = Path(config.paths.inbox) / CLAIM_DIR
+    guard_folder(config, folder)
     try:
         files = [p for p in folder.iterdir() if p.is_file() and not p.is_symlink()
                  and not p.name.startswith(".")]
@@ -249,6 +307,7 @@ def claim(config: Config, name: str) -> Path | None:
     """Rename an inbox file into the claim folder; None if it vanished meanwhile."""
     inbox = Path(config.paths.inbox)
     folder = inbox / CLAIM_DIR
+    guard_folder(config, folder)
     folder.mkdir(parents=True, exist_ok=True)
     source = inbox / name  # a name as listed by scandir: one path component, never "/"
     try:
@@ -266,10 +325,11 @@ def archive_folder(config: Config, now: dt.datetime) -> Path:
 
 
 def error_report(name: str, sha256: str, reason: str, now: dt.datetime) -> str:
-    return (f"file: {name}\n"
+    # Escaped: a name or reason holding a newline must not add a line (`reason: ...`) here.
+    return (f"file: {shown(name)}\n"
             f"sha256: {sha256}\n"
             f"failed at: {now.astimezone(dt.timezone.utc).isoformat(timespec='seconds')}\n"
-            f"reason: {reason}\n"
+            f"reason: {shown(reason)}\n"
             f"\nFix the file (or the cause) and move it back into the inbox to try again.\n")
 
 
@@ -296,6 +356,7 @@ def move_to_failed(config: Config, path: Path, sha256: str, reason: str,
     """`failed/NAME` plus `failed/NAME.error.txt`; the report is written first, so a failed
     file is never found without its reason."""
     folder = Path(config.paths.failed)
+    guard_folder(config, folder)
     dest = free_path(folder, path.name, taken_also=_stale_report_for_other_file(sha256))
     write_atomically(_error_file(dest), error_report(path.name, sha256, reason, now))
     return move_file(path, dest)
@@ -324,18 +385,25 @@ def process_claimed(config: Config, path: Path, ingestor: Ingestor,
         reason = f"cannot be read ({exc.strerror or exc})"
         return InboxOutcome(path.name, "", "failed",
                             move_to_failed(config, path, "", reason, now), reason)
+    guard_folder(config, archive_folder(config, now))
     if ingestor.is_stored(sha256):
         dest = move_file(path, free_path(archive_folder(config, now), path.name))
         return InboxOutcome(path.name, sha256, "duplicate", dest)
     try:
         ingestor.ingest(path)
     except TRANSIENT_ERRORS as exc:
-        log.warning("%s: not ingested this time, will retry (%s)", path.name, exc)
+        log.warning("%s: not ingested this time, will retry (%s)", shown(path.name), shown(exc))
         return None
-    except Exception as exc:  # noqa: BLE001 - any other failure is this file's problem
+    except ingestor.input_errors as exc:
         reason = describe_failure(exc)
         dest = move_to_failed(config, path, sha256, reason, now)
         return InboxOutcome(path.name, sha256, "failed", dest, reason)
+    except Exception as exc:  # noqa: BLE001 - ours, not the file's: hand the file back
+        back = move_file(path, free_path(Path(config.paths.inbox), path.name))
+        raise NotTheFilesFault(
+            f"{shown(path.name)}: not ingested because of a fault in digest or its config, "
+            f"not in the file ({shown(describe_failure(exc))}); the file is back in the inbox "
+            f"as {shown(back.name)}") from exc
     dest = move_file(path, free_path(archive_folder(config, now), path.name))
     return InboxOutcome(path.name, sha256, "ingested", dest)
 
@@ -349,13 +417,14 @@ def process_inbox(config: Config, tracker: StabilityTracker, ingestor: Ingestor,
     checked between files so a shutdown finishes the current file and no more.
     """
     results: list[InboxOutcome] = []
+    guard_working_folders(config)  # before anything is read or moved
 
     def handle(path: Path) -> None:
         result = process_claimed(config, path, ingestor)
         if result is not None:
             level = logging.WARNING if result.outcome == "failed" else logging.INFO
-            log.log(level, "%s: %s -> %s%s", result.name, result.outcome, result.moved_to,
-                    f" ({result.reason})" if result.reason else "")
+            log.log(level, "%s: %s -> %s%s", shown(result.name), result.outcome,
+                    shown(result.moved_to), f" ({shown(result.reason)})" if result.reason else "")
             results.append(result)
             on_result(result)
 

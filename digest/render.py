@@ -27,6 +27,7 @@ from pathlib import Path
 import jinja2
 
 from .config import Config
+from .sanitize import clean
 from .model import StoredArticle, StoryGroup, Theme
 from .themes import OTHER, articles_of, display_title
 from .weeks import BASIS_LABELS, IsoWeek, effective_date
@@ -155,13 +156,22 @@ def cn_range(monday: dt.date, sunday: dt.date) -> str:
 
 # `_` only where it could open or close emphasis: inside a word (file names such as
 # 000_99462eab.txt) CommonMark never reads it as markup, and escaping it there is noise.
-_MD_SPECIAL = re.compile(r"([\\`*{}\[\]<>|#])|(?<![0-9A-Za-z])(_)|(_)(?![0-9A-Za-z])")
+_MD_SPECIAL = re.compile(r"([\\`*{}\[\]<>|#&~])|(?<![0-9A-Za-z])(_)|(_)(?![0-9A-Za-z])")
+# What opens a block when it starts a line: a list item (`- `, `+ `, `1. `, `1) `), a
+# thematic break or setext underline (`---`, `===`). `*`, `#` and `>` are escaped anywhere.
+_MD_LINE_START = re.compile(r"^(?:([-+])(?=[ \t]|$|[- \t]*$)|(=)(?==*[ \t]*$)"
+                            r"|(\d{1,9})([.)])(?=[ \t]|$))")
 
 
 def md_escape(text: str | None) -> str:
     """Backslash-escape what Markdown would read as markup (CommonMark allows it for any
-    ASCII punctuation), so a headline like `<script>` or `*x*` stays literal text."""
-    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text or "").replace("\n", " ")
+    ASCII punctuation), so a headline like `<script>` or `*x*` stays literal text; the text
+    is one line, and what would open a list, quote or heading at its start is escaped too,
+    since templates print it at the start of a line (`> {{ line|md }}`)."""
+    text = " ".join(clean(text or "").split("\n")).lstrip(" \t")
+    text = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
+    return _MD_LINE_START.sub(
+        lambda m: f"{m.group(3)}\\{m.group(4)}" if m.group(3) else "\\" + m.group(0), text)
 
 
 # -- view building ------------------------------------------------------------------------
@@ -259,6 +269,12 @@ def template_environment(config: Config) -> jinja2.Environment:
     return env
 
 
+def _render(env: jinja2.Environment, name: str, context: dict) -> str:
+    """A page with no character XML or a reader cannot take, whatever its data held: this
+    also cleans a digest stored by an older version when index.html and feed.xml embed it."""
+    return clean(env.get_template(name).render(context))
+
+
 def render_week(config: Config, week: IsoWeek, themes: Sequence[Theme],
                 env: jinja2.Environment | None = None) -> RenderedDigest:
     """Render one week's grouped themes in every format (pure: no files, no database)."""
@@ -268,11 +284,11 @@ def render_week(config: Config, week: IsoWeek, themes: Sequence[Theme],
     articles = articles_of(themes)
     return RenderedDigest(
         week=week, title=config.digest.title,
-        subject=f"{config.digest.title} {week}（{view.date_range}）",
-        markdown=env.get_template("digest.md.j2").render(context),
-        html=env.get_template("digest.html.j2").render(context),
-        text=env.get_template("digest.txt.j2").render(context),
-        feed_html=env.get_template("feed-entry.html.j2").render(context),
+        subject=clean(f"{config.digest.title} {week}（{view.date_range}）"),
+        markdown=_render(env, "digest.md.j2", context),
+        html=_render(env, "digest.html.j2", context),
+        text=_render(env, "digest.txt.j2", context),
+        feed_html=_render(env, "feed-entry.html.j2", context),
         themes=tuple(themes), issue_count=view.issue_count, article_count=len(articles),
         story_count=view.story_count)
 
@@ -318,13 +334,13 @@ def _index_context(config: Config, entries: Sequence[IndexEntry]) -> dict:
 def render_index(config: Config, entries: Sequence[IndexEntry],
                  env: jinja2.Environment | None = None) -> str:
     env = env or template_environment(config)
-    return env.get_template("index.html.j2").render(_index_context(config, entries))
+    return _render(env, "index.html.j2", _index_context(config, entries))
 
 
 def render_feed(config: Config, entries: Sequence[IndexEntry],
                 env: jinja2.Environment | None = None) -> str:
     env = env or template_environment(config)
-    return env.get_template("feed.xml.j2").render(_index_context(config, entries))
+    return _render(env, "feed.xml.j2", _index_context(config, entries))
 
 
 # -- files --------------------------------------------------------------------------------

@@ -34,10 +34,11 @@ from pathlib import Path
 
 from . import decode, deliver, pipeline
 from .config import Config
-from .ingest import (CLAIM_DIR, ERROR_SUFFIX, InboxOutcome, Ingestor, StabilityTracker,
-                     inbox_candidates, is_ignored, process_inbox, recent_results,
-                     record_result, wait_and_process_inbox)
+from .ingest import (CLAIM_DIR, ERROR_SUFFIX, InboxOutcome, Ingestor, NotTheFilesFault,
+                     StabilityTracker, UnsafeFolder, guard_folder, inbox_candidates, is_ignored,
+                     process_inbox, recent_results, record_result, wait_and_process_inbox)
 from .render import render_week
+from .sanitize import shown
 from .store import Store, open_store
 from .themes import group_week
 from .weeks import IsoWeek
@@ -198,6 +199,9 @@ class RunReport:
     written: list[Path] = field(default_factory=list)
     delivery: deliver.DeliveryReport | None = None
     stopped: bool = False  # a stop was requested before the cycle finished
+    # Ingesting stopped on a fault of the program or its config (the file is back in the
+    # inbox); building and mailing what is due still went ahead.
+    fault: str | None = None
 
 
 def run_once(config: Config, *, tracker: StabilityTracker | None = None,
@@ -214,13 +218,21 @@ def run_once(config: Config, *, tracker: StabilityTracker | None = None,
     ranker = ranker or pipeline.LazyRanker(config)
     with open_store(config) as store:
         ingestor = store_ingestor(store, ranker)
-        record = lambda outcome: record_result(store.conn, outcome)  # noqa: E731
-        if tracker is not None:
-            report.inbox = process_inbox(config, tracker, ingestor, on_result=record,
-                                         should_stop=should_stop)
-        else:
-            report.inbox = wait_and_process_inbox(config, ingestor, on_result=record,
-                                                  should_stop=should_stop)
+
+        def record(outcome: InboxOutcome) -> None:
+            record_result(store.conn, outcome)
+            report.inbox.append(outcome)
+
+        try:
+            if tracker is not None:
+                process_inbox(config, tracker, ingestor, on_result=record,
+                              should_stop=should_stop)
+            else:
+                wait_and_process_inbox(config, ingestor, on_result=record,
+                                       should_stop=should_stop)
+        except NotTheFilesFault as exc:
+            report.fault = str(exc)
+            log.error("%s", exc)
         for week, issues in weeks_to_build(config, store, now()).items():
             if should_stop():
                 break
@@ -348,6 +360,8 @@ def cycle_runner(config: Config, stop: StopSignal) -> Callable[[], None]:
             try:
                 log_report(run_once(config, tracker=tracker, ranker=ranker,
                                     should_stop=stop.is_set))
+            except UnsafeFolder as exc:
+                log.error("%s; the next cycle retries", exc)
             except Exception:  # noqa: BLE001 - the service must outlive a bad cycle
                 log.exception("cycle failed; the next one retries")
     return cycle
@@ -398,13 +412,13 @@ def run(config: Config, *, dry_run: bool = False) -> tuple[int, RunReport | None
         log.error("%s", exc)
         return 1, None
     log_report(report)
-    return 0, report
+    return (1 if report.fault else 0), report
 
 
 def report_lines(report: RunReport) -> list[str]:
     """What `digest run` prints: one line per file, week and email, then a total."""
-    lines = [f"{r.outcome}: {r.name} -> {r.moved_to}" + (f" ({r.reason})" if r.reason else "")
-             for r in report.inbox]
+    lines = [f"{r.outcome}: {shown(r.name)} -> {shown(r.moved_to)}"
+             + (f" ({shown(r.reason)})" if r.reason else "") for r in report.inbox]
     lines += [f"built: {week}" for week in report.built]
     delivery = report.delivery
     if delivery:
@@ -415,6 +429,8 @@ def report_lines(report: RunReport) -> list[str]:
                   for week, address, error in delivery.failed]
         lines += [f"nothing for: {address} in {week} (no story in their themes)"
                   for week, address in delivery.empty]
+    if report.fault:
+        lines.append(f"error: {report.fault}")
     if report.stopped:
         lines.append("stopped early on request; the next run continues")
     return lines
@@ -459,19 +475,52 @@ def status_lines(config: Config, now: dt.datetime | None = None) -> list[str]:
     return lines
 
 
+def _entry_kind(entry: os.DirEntry) -> str:
+    if entry.is_symlink():
+        return "symbolic link, never followed"
+    if entry.is_dir(follow_symlinks=False):
+        return "folder"
+    return "not a regular file (FIFO, socket or device)"
+
+
 def _inbox_lines(config: Config) -> list[str]:
+    """Every name in the inbox is accounted for: waiting, being processed, ignored, or not
+    taken (links, FIFOs, folders), each shown escaped so a name cannot forge a line."""
     inbox = Path(config.paths.inbox)
     waiting = sorted(inbox_candidates(config))
-    claimed = sorted(p.name for p in (inbox / CLAIM_DIR).glob("*")) if (
-        inbox / CLAIM_DIR).is_dir() else []
-    ignored = sorted(p.name for p in inbox.iterdir()
-                     if p.name != CLAIM_DIR and is_ignored(p.name, config.schedule.ignore)
-                     ) if inbox.is_dir() else []
-    lines = [f"inbox: {inbox}: {len(waiting)} waiting, {len(claimed)} being processed, "
-             f"{len(ignored)} ignored"]
-    lines += [f"  waiting: {name}" for name in waiting[:20]]
-    lines += [f"  processing: {name}" for name in claimed[:20]]
-    lines += [f"  ignored: {name}" for name in ignored[:20]]
+    claimed: list[str] = []
+    refused: list[str] = []
+    try:
+        guard_folder(config, inbox / CLAIM_DIR)
+        if (inbox / CLAIM_DIR).is_dir():
+            claimed = sorted(p.name for p in (inbox / CLAIM_DIR).iterdir())
+    except UnsafeFolder as exc:
+        refused.append(str(exc))
+    ignored: list[str] = []
+    other: list[tuple[str, str]] = []
+    try:
+        entries = sorted(os.scandir(inbox), key=lambda e: e.name) if inbox.is_dir() else []
+    except OSError:
+        entries = []
+    working = {inbox / CLAIM_DIR, Path(config.paths.archive), Path(config.paths.failed),
+               Path(config.paths.output)}
+    for entry in entries:
+        if Path(entry.path) in working and not entry.is_symlink():
+            continue
+        if is_ignored(entry.name, config.schedule.ignore):
+            ignored.append(entry.name)
+        elif entry.name not in waiting:
+            try:
+                other.append((entry.name, _entry_kind(entry)))
+            except OSError:
+                continue
+    lines = [f"inbox: {shown(inbox)}: {len(waiting)} waiting, {len(claimed)} being processed, "
+             f"{len(ignored)} ignored, {len(other)} not taken"]
+    lines += [f"  refused: {reason}" for reason in refused]
+    lines += [f"  waiting: {shown(name)}" for name in waiting[:20]]
+    lines += [f"  processing: {shown(name)}" for name in claimed[:20]]
+    lines += [f"  ignored: {shown(name)}" for name in ignored[:20]]
+    lines += [f"  not taken: {shown(name)} ({kind})" for name, kind in other[:20]]
     return lines
 
 
@@ -480,8 +529,8 @@ def _ingest_lines(config: Config, store: Store) -> list[str]:
     lines = [f"last ingests: {len(store.issues())} issues stored"]
     for row in rows:
         reason = f" ({row['reason']})" if row["reason"] else ""
-        lines.append(f"  {_local(row['at'], config)}  {row['outcome']:<9} {row['name']}"
-                     f" -> {row['moved_to']}{reason}")
+        lines.append(f"  {_local(row['at'], config)}  {row['outcome']:<9} {shown(row['name'])}"
+                     f" -> {shown(row['moved_to'])}{shown(reason)}")
     return lines
 
 
@@ -505,7 +554,7 @@ def _week_lines(config: Config, store: Store, now: dt.datetime) -> list[str]:
             if row.status in ("retry", "gave_up"):
                 when = f"next try {_local(row.next_try, config)}" if row.next_try else "gave up"
                 lines.append(f"    {row.subscriber}: {row.status} after {row.attempts} "
-                             f"attempt(s), {when}: {row.last_error}")
+                             f"attempt(s), {when}: {shown(row.last_error)}")
     return lines
 
 
@@ -532,5 +581,5 @@ def _failure_lines(config: Config) -> list[str]:
         reason = next((line.removeprefix("reason: ") for line in
                        report.read_text(encoding="utf-8", errors="replace").splitlines()
                        if line.startswith("reason: ")), "?")
-        lines.append(f"  {report.name.removesuffix(ERROR_SUFFIX)}: {reason}")
+        lines.append(f"  {shown(report.name.removesuffix(ERROR_SUFFIX))}: {shown(reason)}")
     return lines

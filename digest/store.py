@@ -25,6 +25,8 @@ from zoneinfo import ZoneInfo
 
 from .config import Config
 from .model import KeySentence, ParsedIssue, StoredArticle, Summary
+from .sanitize import clean
+from .sanitize import clean_optional as _c
 from .weeks import IsoWeek, moment_to_date, reading_order
 
 DB_NAME = "digest.db"
@@ -290,7 +292,8 @@ class Store:
             issue_id = conn.execute(
                 "INSERT INTO issues (sha256, source, paper, issue_date, issue_number, encoding,"
                 " file_mtime, file_date, ingested_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                (meta.sha256, meta.source, meta.paper, _iso(meta.date), meta.number, encoding,
+                (meta.sha256, clean(meta.source), _c(meta.paper), _iso(meta.date), _c(meta.number),
+                 encoding,
                  mtime.isoformat() if mtime else None, file_date.isoformat(),
                  now.isoformat())).lastrowid
             for article, summary in zip(parsed.articles, summaries):
@@ -300,18 +303,19 @@ class Store:
                     "INSERT INTO articles (issue_id, position, title, kicker, subtitle, date,"
                     " place, dateline, byline, kind, paragraphs, week, week_basis)"
                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (issue_id, article.index, article.title, article.kicker, article.subtitle,
-                     _iso(article.date), article.place, article.dateline, article.byline,
-                     article.kind, json.dumps(list(article.paragraphs), ensure_ascii=False),
+                    (issue_id, article.index, _c(article.title), _c(article.kicker),
+                     _c(article.subtitle), _iso(article.date), _c(article.place),
+                     _c(article.dateline), _c(article.byline), article.kind,
+                     json.dumps([clean(p) for p in article.paragraphs], ensure_ascii=False),
                      str(IsoWeek.of(day)), basis)).lastrowid
                 conn.executemany(
                     "INSERT INTO key_sentences (article_id, position, sentence_index, text,"
                     " score) VALUES (?,?,?,?,?)",
-                    [(article_id, i, s.index, s.text, s.score)
+                    [(article_id, i, s.index, clean(s.text), s.score)
                      for i, s in enumerate(summary.sentences)])
                 conn.executemany(
                     "INSERT INTO keywords (article_id, rank, word) VALUES (?,?,?)",
-                    [(article_id, i, word) for i, word in enumerate(summary.keywords)])
+                    [(article_id, i, clean(word)) for i, word in enumerate(summary.keywords)])
         return issue_id
 
     # -- articles ---------------------------------------------------------------------
