@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from . import decode, parse as parse_stage
-from .config import Config, ConfigError, load_config
 from .sanitize import shown
+
+if TYPE_CHECKING:
+    from .config import Config
 
 
 def _config(ctx: click.Context) -> Config:
@@ -34,6 +36,8 @@ def _fail(message: str, code: int = 2) -> None:
 @click.pass_context
 def main(ctx: click.Context, config_path: Path | None) -> None:
     """Turn newspaper issue files into a weekly digest."""
+    from .config import ConfigError, load_config  # not needed by --help and --version
+
     try:
         config = load_config(config_path, must_exist=config_path is not None)
     except ConfigError as exc:
@@ -43,6 +47,8 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 
 def _parsed_issues(files: tuple[Path, ...], failures: list[str]):
     """Parse each file in turn; an unreadable one is reported, recorded, and skipped."""
+    from . import decode, parse as parse_stage
+
     for path in files:
         try:
             yield path, parse_stage.parse_issue(decode.read_issue_file(path))
@@ -57,6 +63,8 @@ def _parsed_issues(files: tuple[Path, ...], failures: list[str]):
               "for several files).")
 def parse_cmd(files: tuple[Path, ...], as_json: bool) -> None:
     """Parse issue FILES into articles and print an outline (or JSON)."""
+    from . import parse as parse_stage
+
     results, failures = [], []
     for _, issue in _parsed_issues(files, failures):
         results.append(issue)

@@ -35,6 +35,13 @@ def test_light_commands_do_not_import_numba_numpy_scipy_or_jieba(args, tmp_path)
     assert not heavy, f"digest {' '.join(args)} imported {heavy[:5]}"
 
 
+@pytest.mark.parametrize("args", [("--help",), ("--version",)])
+def test_help_and_version_do_not_even_read_the_config(args, tmp_path):
+    done, modules = imported_modules(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "digest.config" not in modules and "pydantic" not in modules
+
+
 def test_summarize_does_import_the_ranker(tmp_path, seed_files):
     """The probe can tell: a command that ranks shows numba in the same listing."""
     done, modules = imported_modules("summarize", str(seed_files[0]), cwd=tmp_path)
