@@ -119,30 +119,63 @@ def summarize_cmd(ctx: click.Context, files: tuple[Path, ...], as_json: bool, js
 
 @main.command("ingest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-q", "--quiet", is_flag=True, help="Only the summary line (and failures).")
 @click.pass_context
-def ingest_cmd(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+def ingest_cmd(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
     """Parse, rank and store issue files (folders: every *.txt inside).
 
-    A file already stored (same bytes) is skipped with a message. Exit status 1 when any
-    file could not be read."""
+    A file already stored (same bytes) is skipped with a message. On a terminal a progress
+    bar shows how far it is; Ctrl-C stops after saying what was stored (files are stored
+    whole or not at all, so running it again continues). Exit status 1 when any file could
+    not be read, 130 when interrupted."""
+    import time
+
+    from tqdm import tqdm
+
     from . import pipeline  # imported here: the store and ranker are not needed by `parse`
     from .store import StoreError
 
-    try:
-        results = pipeline.ingest_paths(_config(ctx), paths)
-    except StoreError as exc:
-        _fail(str(exc))
-    if not results:
-        _fail("no issue files (*.txt) found in " + ", ".join(map(str, paths)))
-    for result in results:
+    files = pipeline.issue_files(paths)
+    if not files:
+        _fail("no issue files (*.txt) found in " + ", ".join(map(str, paths)), 1)
+    started = time.monotonic()
+    results: list[pipeline.IngestResult] = []
+    # tqdm draws only on a terminal (disable=None), on stderr, so stdout stays the record.
+    bar = tqdm(total=len(files), unit="file", file=sys.stderr, leave=False,
+               disable=True if quiet else None, dynamic_ncols=True)
+
+    def on_result(result: pipeline.IngestResult) -> None:
+        results.append(result)
+        bar.update(1)
+        failed = result.status == "failed"
+        if quiet and not failed:
+            return
         message = shown(result.message)  # a file name cannot forge a line
-        click.echo(f"digest: {message}" if result.status == "failed" else message,
-                   err=result.status == "failed")
-    stored = sum(r.status == "stored" for r in results)
-    skipped = sum(r.status == "skipped" for r in results)
-    failed = sum(r.status == "failed" for r in results)
-    click.echo(f"{stored} stored, {skipped} skipped, {failed} failed")
-    if failed:
+        line = f"digest: {message}" if failed else message
+        tqdm.write(line, file=sys.stderr if failed else sys.stdout)
+
+    def summary() -> str:
+        stored = [r for r in results if r.status == "stored"]
+        skipped = sum(r.status == "skipped" for r in results)
+        failed = sum(r.status == "failed" for r in results)
+        return (f"{len(stored)} stored, {skipped} skipped, {failed} failed "
+                f"({sum(r.articles for r in stored)} articles stored, "
+                f"{time.monotonic() - started:.1f} s)")
+
+    try:
+        pipeline.ingest_paths(_config(ctx), files, on_result=on_result)
+    except StoreError as exc:
+        bar.close()
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        bar.close()
+        click.echo(f"interrupted: {summary()} before stopping; {len(files) - len(results)} "
+                   f"of {len(files)} files not done (run it again to continue: stored files "
+                   f"are skipped)", err=True)
+        sys.exit(130)
+    bar.close()
+    click.echo(summary())
+    if any(r.status == "failed" for r in results):
         sys.exit(1)
 
 
@@ -200,32 +233,70 @@ def one_line_formatter(fmt: str):
     return OneLineFormatter(fmt)
 
 
-def _service_logging(level: str = "INFO") -> None:
-    """Timestamped lines on stderr (journald keeps them); APScheduler's per-run chatter off."""
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _service_logging(level: str = "INFO", verbose: int = 0, quiet: int = 0) -> None:
+    """Timestamped lines on stderr (journald keeps them); APScheduler's per-run chatter off.
+    Each -v is one level more detail than `level`, each -q one less."""
     import logging
 
+    index = min(max(LEVELS.index(level) - verbose + quiet, 0), len(LEVELS) - 1)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(one_line_formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=getattr(logging, level), handlers=[handler])
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.basicConfig(level=getattr(logging, LEVELS[index]), handlers=[handler])
+    logging.getLogger("apscheduler").setLevel(
+        logging.DEBUG if LEVELS[index] == "DEBUG" else logging.WARNING)
+
+
+def _verbosity(command):
+    command = click.option("-v", "--verbose", count=True,
+                           help="More log detail on stderr (-vv: debug).")(command)
+    return click.option("-q", "--quiet", count=True,
+                        help="Less log detail on stderr (-qq: errors only).")(command)
+
+
+def _parse_now(text: str | None, config: Config):
+    """--now 'YYYY-MM-DD HH:MM', read in [digest].timezone."""
+    import datetime as dt
+
+    if text is None:
+        return None
+    try:
+        naive = dt.datetime.strptime(text.strip(), "%Y-%m-%d %H:%M")
+    except ValueError:
+        _fail(f"--now: {text!r} is not 'YYYY-MM-DD HH:MM' (in {config.digest.timezone}), "
+              f"e.g. --now '2022-08-29 09:00'")
+    return naive.replace(tzinfo=config.tz)
 
 
 @main.command("run")
 @click.option("--dry-run", is_flag=True, help="Write .eml files to <output>/eml/ instead of "
               "sending; the email ledger is left as it was.")
+@click.option("--now", "now_text", metavar="'YYYY-MM-DD HH:MM'", default=None,
+              help="Run as if it were this time (in [digest].timezone): for replaying a "
+              "timeline and for tests. Default: the real clock.")
+@_verbosity
 @click.pass_context
-def run_cmd(ctx: click.Context, dry_run: bool) -> None:
+def run_cmd(ctx: click.Context, dry_run: bool, now_text: str | None, verbose: int,
+            quiet: int) -> None:
     """Do the service's work once: inbox, build due weeks, send due email; then exit.
 
-    Exit status 1 when another digest process holds the state folder."""
+    Exit status: 0 all done; 1 another digest process holds the state folder; 2 bad config
+    (a missing inbox, an unset password variable); 3 an inbox file failed (see failed/);
+    4 a mail waits for a retry; 5 a mail was given up. Several: the highest."""
     from . import schedule
     from .ingest import UnsafeFolder
     from .store import StoreError
 
+    config = _config(ctx)
+    now = _parse_now(now_text, config)
     # Quiet unless something happened or went wrong, so cron mails only when there is news.
-    _service_logging("WARNING")
+    _service_logging("WARNING", verbose, quiet)
     try:
-        code, report = schedule.run(_config(ctx), dry_run=dry_run)
+        code, report = schedule.run(config, dry_run=dry_run, now=now)
+    except ConfigError as exc:
+        _fail(f"bad config: {exc}")
     except StoreError as exc:
         _fail(str(exc))
     except UnsafeFolder as exc:
@@ -237,16 +308,20 @@ def run_cmd(ctx: click.Context, dry_run: bool) -> None:
 
 
 @main.command("serve")
+@_verbosity
 @click.pass_context
-def serve_cmd(ctx: click.Context) -> None:
+def serve_cmd(ctx: click.Context, verbose: int, quiet: int) -> None:
     """Run unattended: scan the inbox every schedule.scan_seconds and send the weekly digest.
 
     Stops cleanly (exit 0) on SIGTERM or Ctrl-C; exit status 1 when another instance holds
-    the state folder."""
+    the state folder, 2 for a bad config (checked before starting: folders, password)."""
     from . import schedule
 
-    _service_logging()
-    sys.exit(schedule.serve(_config(ctx)))
+    _service_logging("INFO", verbose, quiet)
+    try:
+        sys.exit(schedule.serve(_config(ctx)))
+    except ConfigError as exc:
+        _fail(f"bad config: {exc}")
 
 
 @main.command("status")

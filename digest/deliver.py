@@ -8,11 +8,15 @@
   envelope recipient is always exactly the subscriber's configured address.
 - The Message-ID is derived from the week, the subscriber and a hash of the content, so a
   retry of the same digest carries the same id and receiving systems can recognise it.
-- The ledger (`email_ledger`, one row per week and subscriber) is the memory across runs and
-  restarts: `sent` and `empty` are final; a failure becomes `retry` with a `next_try` that
-  doubles each time, up to `email.max_attempts`, then `gave_up`. A crash between the SMTP
-  server accepting a message and the ledger saying `sent` can repeat that one message on the
-  next run, with the same Message-ID; every other path sends each digest at most once.
+- Two ledgers are the memory across runs and restarts. `email_ledger`, one row per mail
+  (week and subscriber): `sent` and `empty` are final; a failure becomes `retry` with a
+  `next_try` that doubles each time, up to `email.max_attempts`, then `gave_up`; an SMTP 5xx
+  reply to the message gives up at once. `story_ledger`, one row per article and subscriber,
+  written in the same transaction as `sent`: what each reader has received, so a story that
+  arrives after its week's mail goes in the next one, and none goes twice. A crash between
+  the SMTP server accepting a message and the ledger saying `sent` can repeat that one
+  message on the next run, with the same Message-ID if nothing new arrived meanwhile; every
+  other path sends each story at most once.
 - The SMTP password comes only from the environment variable named by `email.password_env`
   and is removed from any error text before it is logged or stored.
 """
@@ -29,9 +33,10 @@ import socket
 import sqlite3
 import ssl
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
+from email.header import Header
+from email.policy import EmailPolicy
 from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Protocol
@@ -51,6 +56,40 @@ class ConnectError(Exception):
     missing. Every send of the batch would fail the same way (unlike a refused recipient)."""
 
 
+class PermanentError(Exception):
+    """The server answered this message with a 5xx reply: retrying cannot help."""
+
+
+class SendFailed(smtplib.SMTPException):
+    """This message failed for now (a 4xx reply, a dropped session); the text says where."""
+
+
+class MailPolicy(EmailPolicy):
+    """The SMTP policy, except that a non-ASCII Subject is encoded by `email.header.Header`.
+
+    The modern folder puts the space between two words outside the encoded words when it
+    breaks the line there ("...?=\r\n  =?utf-8?b?..."), and RFC 2047 decoders drop
+    whitespace between encoded words: `…工作 致编辑部` arrives as `…工作致编辑部`. Header
+    encodes the spaces inside the words."""
+
+    def _subject(self, name: str, value: object) -> str | None:
+        text = str(value)
+        if name.lower() != "subject" or text.isascii():
+            return None
+        encoded = Header(text, "utf-8", header_name=name).encode(linesep=self.linesep)
+        return f"{name}: {encoded}{self.linesep}"
+
+    def fold(self, name, value):
+        return self._subject(name, value) or super().fold(name, value)
+
+    def fold_binary(self, name, value):
+        folded = self._subject(name, value)
+        return folded.encode("ascii") if folded else super().fold_binary(name, value)
+
+
+MAIL_POLICY = MailPolicy(linesep="\r\n")
+
+
 @dataclass(frozen=True)
 class Letter:
     """The digest of one week as one subscriber gets it (already limited to their themes)."""
@@ -62,10 +101,14 @@ class Letter:
     html: str
     stories: int
     headline: str = ""  # the first story's title, offered to the subject template
+    # Every article this mail delivers (stories and their other printings): recorded in the
+    # story ledger with `sent`, so none of them is mailed to this subscriber again.
+    article_ids: tuple[int, ...] = ()
 
 
-# Builds the letter for (week, theme names); no names means every theme. None: nothing to send.
-Composer = Callable[[str, Sequence[str]], "Letter | None"]
+# Builds the letter of a week for one subscriber (their themes, what they have not had yet).
+# None: nothing to send.
+Composer = Callable[[str, SubscriberConfig], "Letter | None"]
 
 
 # -- building the message -----------------------------------------------------------------
@@ -125,7 +168,7 @@ def unsubscribe_header(config: Config, subscriber: SubscriberConfig) -> str:
 def build_message(config: Config, subscriber: SubscriberConfig, letter: Letter,
                   now: dt.datetime | None = None) -> EmailMessage:
     now = now or dt.datetime.now(dt.timezone.utc)
-    msg = EmailMessage(policy=SMTP_POLICY)
+    msg = EmailMessage(policy=MAIL_POLICY)
     msg["Subject"] = render_subject(config.email.subject, {
         "title": config.digest.title, "week": letter.week, "start": letter.start.isoformat(),
         "end": letter.end.isoformat(), "stories": letter.stories,
@@ -216,6 +259,9 @@ class SmtpOutbox:
         return redact(f"{where}: {type(exc).__name__}: {exc}", self._password)
 
     def send(self, msg: EmailMessage, recipient: str, week: str) -> None:
+        """Send one message. ConnectError: no session could be opened (nothing can be sent
+        now); PermanentError: a 5xx reply to this message; any other SMTPException or
+        OSError: this message failed for now (a dropped session is reopened next time)."""
         if self._smtp is None:
             self._smtp = self._connect()
         try:
@@ -223,10 +269,23 @@ class SmtpOutbox:
             self._smtp.send_message(msg, from_addr=self.config.email.sender,
                                     to_addrs=[recipient])
         except smtplib.SMTPRecipientsRefused as exc:
-            raise smtplib.SMTPException(self.describe(exc)) from None
-        except (smtplib.SMTPServerDisconnected, socket.timeout, ConnectionError) as exc:
-            self.close()
-            raise ConnectError(self.describe(exc)) from None
+            code, reply = next(iter(exc.recipients.values()), (0, b""))
+            self._reply_error(code, reply, f"recipient {recipient} refused")
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code == 421:
+                self.close()  # the server is closing the session
+            self._reply_error(exc.smtp_code, exc.smtp_error, type(exc).__name__)
+        except (smtplib.SMTPServerDisconnected, socket.timeout, OSError) as exc:
+            self.close()  # the next message opens a new session
+            raise SendFailed(self.describe(exc)) from None
+
+    def _reply_error(self, code: int, reply: bytes | str, what: str) -> None:
+        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+        where = f"{self.config.email.host}:{self.config.email.port}"
+        message = redact(f"{where}: {what}: {code} {header_safe(text)}", self._password)
+        if 500 <= code < 600:
+            raise PermanentError(message)
+        raise SendFailed(message)
 
     def close(self) -> None:
         if self._smtp is not None:
@@ -298,7 +357,7 @@ def ledger_row(conn: sqlite3.Connection, week: str, address: str) -> LedgerRow |
 
 def _upsert(conn: sqlite3.Connection, week: str, address: str, *, status: str, attempts: int,
             next_try: dt.datetime | None, last_error: str | None, message_id: str | None,
-            now: dt.datetime) -> None:
+            now: dt.datetime, commit: bool = True) -> None:
     conn.execute(
         "INSERT INTO email_ledger (week, subscriber, status, attempts, next_try, last_error,"
         " message_id, updated_at) VALUES (?,?,?,?,?,?,?,?)"
@@ -308,8 +367,14 @@ def _upsert(conn: sqlite3.Connection, week: str, address: str, *, status: str, a
         " updated_at = excluded.updated_at",
         (week, address.lower(), status, attempts, _utc(next_try) if next_try else None,
          last_error, message_id, _utc(now)))
-    if conn.in_transaction:
+    if commit and conn.in_transaction:
         conn.commit()
+
+
+def delivered_articles(conn: sqlite3.Connection, address: str) -> set[int]:
+    """The articles this subscriber has received, in any mail."""
+    return {row[0] for row in conn.execute(
+        "SELECT article_id FROM story_ledger WHERE subscriber = ?", (address.lower(),))}
 
 
 def backoff_seconds(config: Config, attempts: int) -> int:
@@ -319,9 +384,21 @@ def backoff_seconds(config: Config, attempts: int) -> int:
 
 
 def record_sent(conn, week: str, address: str, attempts: int, msg_id: str,
-                now: dt.datetime) -> None:
-    _upsert(conn, week, address, status="sent", attempts=attempts, next_try=None,
-            last_error=None, message_id=msg_id, now=now)
+                now: dt.datetime, article_ids: Sequence[int] = ()) -> None:
+    """The mail is sent and its stories delivered: one transaction, so a story is never
+    marked delivered by a mail the ledger does not call sent, nor the other way round."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        _upsert(conn, week, address, status="sent", attempts=attempts, next_try=None,
+                last_error=None, message_id=msg_id, now=now, commit=False)
+        conn.executemany(
+            "INSERT OR IGNORE INTO story_ledger (article_id, subscriber, mail_week, sent_at)"
+            " SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM articles WHERE id = ?)",
+            [(i, address.lower(), week, _utc(now), i) for i in article_ids])
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def record_empty(conn, week: str, address: str, now: dt.datetime) -> None:
@@ -338,6 +415,21 @@ def record_failure(config: Config, conn, week: str, address: str, attempts: int,
     _upsert(conn, week, address, status=status, attempts=attempts, next_try=next_try,
             last_error=error, message_id=msg_id, now=now)
     return LedgerRow(week, address.lower(), status, attempts, next_try, error, msg_id, now)
+
+
+def record_given_up(conn, week: str, address: str, attempts: int, error: str,
+                    msg_id: str | None, now: dt.datetime) -> LedgerRow:
+    _upsert(conn, week, address, status="gave_up", attempts=attempts, next_try=None,
+            last_error=error, message_id=msg_id, now=now)
+    return LedgerRow(week, address.lower(), "gave_up", attempts, None, error, msg_id, now)
+
+
+def record_deferred(conn, week: str, address: str, attempts: int, error: str,
+                    next_try: dt.datetime, now: dt.datetime) -> None:
+    """Not tried because the server could not be reached for another message: due again
+    with that one, and no attempt counted against this one."""
+    _upsert(conn, week, address, status="retry", attempts=attempts, next_try=next_try,
+            last_error=f"not tried: {error}", message_id=None, now=now)
 
 
 def is_due(row: LedgerRow | None, now: dt.datetime) -> bool:
@@ -367,8 +459,11 @@ def due_sends(conn: sqlite3.Connection, weeks: Sequence[str],
 class DeliveryReport:
     sent: list[tuple[str, str]]
     empty: list[tuple[str, str]]
-    failed: list[tuple[str, str, str]]  # week, address, error
+    failed: list[tuple[str, str, str]]  # week, address, error (to be retried)
     written: list[Path]
+    gave_up: list[tuple[str, str, str]] = field(default_factory=list)  # week, address, error
+    deferred: list[tuple[str, str]] = field(default_factory=list)  # not tried: server down
+    stories: dict[tuple[str, str], int] = field(default_factory=dict)  # sent -> story count
 
 
 def deliver(config: Config, conn: sqlite3.Connection, weeks: Sequence[str],
@@ -377,8 +472,11 @@ def deliver(config: Config, conn: sqlite3.Connection, weeks: Sequence[str],
             outbox: Outbox | None = None) -> DeliveryReport:
     """Send every due (week, subscriber) message of `weeks` and record each outcome.
 
-    A dry run writes .eml files for what a real run would send now and leaves the ledger
-    alone, so the real run still sends them.
+    Messages go oldest week first, so what one mail delivers is known when the next one is
+    composed. A failure costs an attempt of that message only: a dropped session is reopened
+    for the next one; a server that cannot be reached at all stops the batch and the rest
+    are deferred (due again with the failed one, no attempt counted). A dry run writes .eml
+    files for what a real run would send now and leaves the ledgers alone.
     """
     now = now or dt.datetime.now(dt.timezone.utc)
     report = DeliveryReport([], [], [], [])
@@ -389,23 +487,18 @@ def deliver(config: Config, conn: sqlite3.Connection, weeks: Sequence[str],
         return report
     if outbox is None:
         outbox = EmlOutbox(Path(config.paths.output) / "eml") if dry_run else SmtpOutbox(config)
-    letters: dict[tuple[str, tuple[str, ...]], Letter | None] = {}
-    unreachable: str | None = None  # once the server cannot be reached, don't keep trying
     try:
-        for week, subscriber, attempts in due:
+        for position, (week, subscriber, attempts) in enumerate(due):
             if should_stop():
                 break
-            key = (week, tuple(subscriber.themes))
             try:
-                if key not in letters:
-                    letters[key] = compose(week, tuple(subscriber.themes))
+                letter = compose(week, subscriber)
             except Exception as exc:  # noqa: BLE001 - one bad week must not block the rest
                 log.exception("cannot compose the digest of %s", week)
                 _fail(config, conn, report, week, subscriber.email, attempts + 1,
                       f"composing the digest failed: {type(exc).__name__}: {exc}", None, now,
                       dry_run)
                 continue
-            letter = letters[key]
             if letter is None or letter.stories == 0:
                 if not dry_run:
                     record_empty(conn, week, subscriber.email, now)
@@ -413,21 +506,28 @@ def deliver(config: Config, conn: sqlite3.Connection, weeks: Sequence[str],
                 continue
             msg = build_message(config, subscriber, letter, now)
             try:
-                if unreachable:
-                    raise ConnectError(unreachable)
                 outbox.send(msg, subscriber.email, week)
             except ConnectError as exc:
-                unreachable = str(exc)
-                _fail(config, conn, report, week, subscriber.email, attempts + 1, unreachable,
-                      msg["Message-ID"], now, dry_run)
+                row = _fail(config, conn, report, week, subscriber.email, attempts + 1,
+                            str(exc), msg["Message-ID"], now, dry_run)
+                _defer(config, conn, report, due[position + 1:], str(exc), row, now, dry_run)
+                break
+            except PermanentError as exc:
+                report.gave_up.append((week, subscriber.email, str(exc)))
+                if not dry_run:
+                    record_given_up(conn, week, subscriber.email, attempts + 1, str(exc),
+                                    msg["Message-ID"], now)
+                log.error("%s: digest %s refused, given up: %s", subscriber.email, week, exc)
                 continue
             except (smtplib.SMTPException, OSError) as exc:
                 _fail(config, conn, report, week, subscriber.email, attempts + 1,
                       outbox_error(outbox, exc), msg["Message-ID"], now, dry_run)
                 continue
             if not dry_run:
-                record_sent(conn, week, subscriber.email, attempts + 1, msg["Message-ID"], now)
+                record_sent(conn, week, subscriber.email, attempts + 1, msg["Message-ID"], now,
+                            letter.article_ids)
             report.sent.append((week, subscriber.email))
+            report.stories[(week, subscriber.email)] = letter.stories
             log.info("%s: digest %s %s", subscriber.email, week,
                      "written" if dry_run else "sent")
     finally:
@@ -438,16 +538,31 @@ def deliver(config: Config, conn: sqlite3.Connection, weeks: Sequence[str],
 
 
 def outbox_error(outbox: Outbox, exc: BaseException) -> str:
+    if isinstance(exc, SendFailed):
+        return str(exc)  # already described by the outbox
     describe = getattr(outbox, "describe", None)
     return describe(exc) if describe else f"{type(exc).__name__}: {exc}"
 
 
 def _fail(config: Config, conn, report: DeliveryReport, week: str, address: str, attempts: int,
-          error: str, msg_id: str | None, now: dt.datetime, dry_run: bool) -> None:
+          error: str, msg_id: str | None, now: dt.datetime, dry_run: bool) -> LedgerRow | None:
     report.failed.append((week, address, error))
     if dry_run:
-        return
+        return None
     row = record_failure(config, conn, week, address, attempts, error, msg_id, now)
+    if row.status == "gave_up":
+        report.gave_up.append((week, address, error))
     log.warning("%s: digest %s not sent (attempt %d, %s): %s", address, week, attempts,
                 f"next try {row.next_try:%Y-%m-%d %H:%M}Z" if row.next_try else "giving up",
                 error)
+    return row
+
+
+def _defer(config: Config, conn, report: DeliveryReport, rest, error: str,
+           failed: LedgerRow | None, now: dt.datetime, dry_run: bool) -> None:
+    next_try = (failed.next_try if failed is not None and failed.next_try is not None
+                else now + dt.timedelta(seconds=backoff_seconds(config, 1)))
+    for week, subscriber, attempts in rest:
+        report.deferred.append((week, subscriber.email))
+        if not dry_run:
+            record_deferred(conn, week, subscriber.email, attempts, error, next_try, now)

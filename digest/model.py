@@ -115,8 +115,9 @@ class StoredArticle:
     sentences: tuple[KeySentence, ...]
     keywords: tuple[str, ...]
     file_date: dt.date | None = None
-    # Which date put the article in its week: "dateline", "issue" or "file".
-    week_basis: str = "dateline"
+    # Which date put the article's issue in its week: "issue" (masthead), "latest_dateline"
+    # (the issue's newest dateline) or "file" (see weeks.WEEK_BASES).
+    week_basis: str = "issue"
     position: int = 0  # the article's index in its issue, for a stable reading order
     place: str | None = None
     dateline: str | None = None

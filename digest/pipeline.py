@@ -13,7 +13,8 @@ close their own.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -135,10 +136,19 @@ def store_decoded(store: Store, decoded: DecodedText, ranker: Summarizer,
 
 
 def ingest_paths(config: Config, paths: Iterable[Path], *, store: Store | None = None,
-                 ranker: Summarizer | None = None) -> list[IngestResult]:
+                 ranker: Summarizer | None = None,
+                 on_result: Callable[[IngestResult], None] | None = None
+                 ) -> list[IngestResult]:
+    """Ingest every issue file; `on_result` hears of each file as soon as it is done (the
+    CLI's progress), so an interrupted run can say what was already stored."""
     ranker = ranker or LazyRanker(config)
+    results = []
     with _store(config, store) as db:
-        return [ingest_file(db, path, ranker) for path in issue_files(paths)]
+        for path in issue_files(paths):
+            results.append(ingest_file(db, path, ranker))
+            if on_result is not None:
+                on_result(results[-1])
+    return results
 
 
 def build_week(store: Store, config: Config, week: IsoWeek, env=None) -> RenderedDigest | None:
@@ -174,9 +184,33 @@ def build_weeks(config: Config, weeks: Sequence[IsoWeek] | None = None,
         entries = [IndexEntry(week=d.week, updated=d.updated_at, issue_count=d.issue_count,
                               article_count=d.article_count, theme_count=d.theme_count,
                               feed_html=d.feed_html) for d in db.digests()]
+    remove_stale_pages(out_dir, {e.week for e in entries})
     written.append(write_atomic(out_dir / "index.html", render_index(config, entries, env)))
     written.append(write_atomic(out_dir / "feed.xml", render_feed(config, entries, env)))
     return BuildResult(written=tuple(written), digests=tuple(digests), empty_weeks=tuple(empty))
+
+
+_PAGE_RE = re.compile(r"^digest-(\d{4}-W\d{2})\.(md|html)$")
+
+
+def remove_stale_pages(out_dir: Path, weeks: set[IsoWeek]) -> list[Path]:
+    """Delete our own pages of weeks that no longer have a digest (after the move to issue
+    weeks, e.g. 2022-W33 whose stories now belong to their issue's 2022-W34), so no page
+    outlives the index that stopped listing it. Only files named digest-YYYY-Www.md/.html."""
+    removed = []
+    if not out_dir.is_dir():
+        return removed
+    for path in out_dir.iterdir():
+        match = _PAGE_RE.match(path.name)
+        if match and path.is_file() and not path.is_symlink():
+            try:
+                week = IsoWeek.parse(match.group(1))
+            except ValueError:
+                continue
+            if week not in weeks:
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def latest_week(config: Config, *, store: Store | None = None) -> IsoWeek | None:

@@ -30,7 +30,7 @@ from .config import Config
 from .sanitize import clean
 from .model import StoredArticle, StoryGroup, Theme
 from .themes import OTHER, articles_of, display_title
-from .weeks import BASIS_LABELS, IsoWeek, effective_date
+from .weeks import BASIS_LABELS, IsoWeek, shown_date
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 # Chart palette: named themes take these in order; automatic groups and 其他 are grey, so a
@@ -187,7 +187,7 @@ def issue_label(article: StoredArticle) -> str:
 
 
 def _source_view(article: StoredArticle, story_title: str | None) -> SourceView:
-    day, basis = effective_date(article)
+    day, basis = shown_date(article)
     title = display_title(article)
     return SourceView(
         article_id=article.id, title=title if title != story_title else None,
@@ -200,7 +200,7 @@ def _source_view(article: StoredArticle, story_title: str | None) -> SourceView:
 def _story_view(story: StoryGroup) -> StoryView:
     lead = story.lead
     title = display_title(lead)
-    day, basis = effective_date(lead)
+    day, basis = shown_date(lead)
     return StoryView(
         article_id=lead.id, anchor=f"article-{lead.id}", title=title,
         kicker=lead.kicker if lead.kicker != title else None,
@@ -269,6 +269,40 @@ def template_environment(config: Config) -> jinja2.Environment:
     return env
 
 
+@dataclass(frozen=True)
+class LateView:
+    """Stories of an earlier week that arrived after that week was mailed (mail only)."""
+
+    week: str
+    date_range: str
+    themes: tuple[ThemeView, ...]
+
+
+def page_links(week: IsoWeek) -> dict:
+    """A page's links: relative, to its neighbours in the output folder."""
+    return {"absolute": False, "page": None, "index": "index.html",
+            "markdown": f"{digest_file_stem(week)}.md", "feed": "feed.xml"}
+
+
+def mail_links(config: Config, week: IsoWeek, has_page: bool = True) -> dict:
+    """A mail's links: absolute from [digest].base_url; none at all when it is empty (a
+    relative link in a mail leads nowhere)."""
+    base = config.digest.base_url
+    if not base:
+        return {"absolute": True, "page": None, "index": None, "markdown": None, "feed": None}
+    base = base if base.endswith("/") else base + "/"
+    stem = digest_file_stem(week)
+    return {"absolute": True, "page": f"{base}{stem}.html" if has_page else None,
+            "index": f"{base}index.html",
+            "markdown": f"{base}{stem}.md" if has_page else None, "feed": f"{base}feed.xml"}
+
+
+def late_title(week: IsoWeek, late_weeks: Sequence[IsoWeek]) -> str:
+    if all(w == week.previous() for w in late_weeks):
+        return "补发：上周迟到的报道"
+    return "补发：往期迟到的报道"
+
+
 def _render(env: jinja2.Environment, name: str, context: dict) -> str:
     """A page with no character XML or a reader cannot take, whatever its data held: this
     also cleans a digest stored by an older version when index.html and feed.xml embed it."""
@@ -276,11 +310,20 @@ def _render(env: jinja2.Environment, name: str, context: dict) -> str:
 
 
 def render_week(config: Config, week: IsoWeek, themes: Sequence[Theme],
-                env: jinja2.Environment | None = None) -> RenderedDigest:
-    """Render one week's grouped themes in every format (pure: no files, no database)."""
+                env: jinja2.Environment | None = None, *,
+                late: Sequence[tuple[IsoWeek, Sequence[Theme]]] = (),
+                links: dict | None = None) -> RenderedDigest:
+    """Render one week's grouped themes in every format (pure: no files, no database).
+
+    For a mail: `late` adds the earlier weeks' late stories in a section of their own, and
+    `links` are mail_links (the default, page_links, is for the pages in the output folder)."""
     env = env or template_environment(config)
     view = digest_view(week, themes, config.digest.title)
-    context = {"d": view}
+    late_views = tuple(
+        LateView(week=str(w), date_range=cn_range(w.monday, w.sunday),
+                 themes=digest_view(w, ts, config.digest.title).themes) for w, ts in late)
+    context = {"d": view, "late": late_views, "links": links or page_links(week),
+               "late_title": late_title(week, [w for w, _ in late])}
     articles = articles_of(themes)
     return RenderedDigest(
         week=week, title=config.digest.title,
@@ -290,7 +333,7 @@ def render_week(config: Config, week: IsoWeek, themes: Sequence[Theme],
         text=_render(env, "digest.txt.j2", context),
         feed_html=_render(env, "feed-entry.html.j2", context),
         themes=tuple(themes), issue_count=view.issue_count, article_count=len(articles),
-        story_count=view.story_count)
+        story_count=view.story_count + sum(len(t.stories) for l in late_views for t in l.themes))
 
 
 @dataclass(frozen=True)

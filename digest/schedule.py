@@ -11,6 +11,11 @@ succeeds. So every cycle is a catch-up:
   (`service_weeks`) lacks it, or it was built from fewer issues than the store now has;
 - its emails are due while the week is within `email.catch_up_weeks` of now and the email
   ledger has no final row for the (week, subscriber) pair, or a retry whose time has come.
+  A week's mail carries the stories of that week the subscriber has not had, and, in a
+  section of their own, stories of earlier weeks (within the window) that arrived after
+  those weeks were mailed: the story ledger says who has had what, so every story reaches
+  each subscriber once. A due week without articles still gets its mail if late stories
+  are waiting.
 
 `serve` runs a cycle at start-up, then every `schedule.scan_seconds`, and also on the weekly
 cron trigger; both jobs share one worker thread, so cycles never overlap. One instance per
@@ -20,6 +25,7 @@ state folder (an flock on `<state>/digest.lock`). SIGTERM or SIGINT lets the cur
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import errno
 import fcntl
@@ -33,11 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import decode, deliver, pipeline
-from .config import Config
+from .config import Config, ConfigError, SubscriberConfig
 from .ingest import (CLAIM_DIR, ERROR_SUFFIX, InboxOutcome, Ingestor, NotTheFilesFault,
                      StabilityTracker, UnsafeFolder, guard_folder, inbox_candidates, is_ignored,
                      process_inbox, recent_results, record_result, wait_and_process_inbox)
-from .render import render_week
+from .model import Theme
+from .render import mail_links, render_week
 from .sanitize import shown
 from .store import Store, open_store
 from .themes import group_week
@@ -154,8 +161,24 @@ def weeks_to_build(config: Config, store: Store, now: dt.datetime) -> dict[IsoWe
             if is_due(config, week, now) and built.get(week) != issues}
 
 
+def oldest_mailable(config: Config, now: dt.datetime) -> IsoWeek:
+    return IsoWeek.of(IsoWeek.current(config.tz, now).monday - dt.timedelta(
+        weeks=config.email.catch_up_weeks))
+
+
 def weeks_to_mail(config: Config, store: Store, now: dt.datetime) -> list[IsoWeek]:
-    return [week for week in sorted(built_weeks(store)) if is_mailable(config, week, now)]
+    """Every due week of the catch-up window, with articles or not: a week without papers
+    still carries the late stories of the week before (its composer returns None, and the
+    ledger says `empty`, when there is nothing). Weeks before the first stored article have
+    nothing to carry, so the window starts there at the earliest."""
+    stored = store.weeks()
+    if not stored:
+        return []
+    week, weeks = max(oldest_mailable(config, now), stored[0]), []
+    while is_due(config, week, now):
+        weeks.append(week)
+        week = IsoWeek.of(week.monday + dt.timedelta(days=7))
+    return weeks
 
 
 # -- the stages, wired to the store -------------------------------------------------------
@@ -169,23 +192,63 @@ def store_ingestor(store: Store, ranker: pipeline.Summarizer) -> Ingestor:
     return Ingestor(is_stored=store.has_file, ingest=ingest)
 
 
-def store_composer(config: Config, store: Store) -> deliver.Composer:
-    """Render a week limited to a subscriber's themes (none named: every theme)."""
-    grouped: dict[str, tuple] = {}
+def undelivered(themes: Sequence[Theme], theme_names: Sequence[str], delivered: set[int]
+                ) -> tuple[list[Theme], set[int]]:
+    """The themes (a subscriber's, none named: all) cut down to stories none of whose
+    printings this subscriber has had; and the ids those stories carry. A story of which
+    one printing was delivered is not sent again: its other printings are settled with it."""
+    chosen, ids = [], set()
+    for theme in themes:
+        if theme_names and theme.name not in theme_names:
+            continue
+        stories = []
+        for story in theme.stories:
+            members = {a.id for a in (story.lead, *story.also_in)}
+            if not members & delivered:
+                stories.append(story)
+            ids |= members - delivered
+        if stories:
+            chosen.append(dataclasses.replace(theme, stories=tuple(stories)))
+    return chosen, ids
 
-    def compose(week: str, theme_names: Sequence[str]) -> deliver.Letter | None:
-        iso = IsoWeek.parse(week)
+
+def store_composer(config: Config, store: Store, now: dt.datetime) -> deliver.Composer:
+    """A week's mail for one subscriber: the week's stories in their themes (none named:
+    every theme) that they have not had, and a 补发 section with earlier weeks' stories of
+    the catch-up window that arrived after those weeks were mailed to them."""
+    grouped: dict[IsoWeek, tuple[Theme, ...]] = {}
+    built = {IsoWeek.parse(row[0]) for row in store.conn.execute("SELECT week FROM digests")}
+
+    def themes_of(week: IsoWeek) -> tuple[Theme, ...]:
         if week not in grouped:
-            grouped[week] = group_week(store.articles_in_week(iso), config)
-        themes = [t for t in grouped[week] if not theme_names or t.name in theme_names]
-        themes = [t for t in themes if t.stories]
-        if not themes:
+            grouped[week] = group_week(store.articles_in_week(week), config)
+        return grouped[week]
+
+    def compose(week: str, subscriber: SubscriberConfig) -> deliver.Letter | None:
+        iso = IsoWeek.parse(week)
+        delivered = deliver.delivered_articles(store.conn, subscriber.email)
+        # Late stories come only from weeks whose own mail to this subscriber is settled
+        # (sent, empty or given up): a week waiting for a retry, or not mailed yet (a dry
+        # run, which records nothing), carries its stories itself.
+        settled = {r.week for r in deliver.ledger_rows(store.conn)
+                   if r.subscriber == subscriber.email.lower()
+                   and r.status in ("sent", "empty", "gave_up")}
+        main, ids = undelivered(themes_of(iso), subscriber.themes, delivered)
+        late = []
+        for earlier in store.weeks():
+            if oldest_mailable(config, now) <= earlier < iso and str(earlier) in settled:
+                themes, more = undelivered(themes_of(earlier), subscriber.themes, delivered)
+                if themes:
+                    late.append((earlier, themes))
+                    ids |= more
+        if not main and not late:
             return None
-        rendered = render_week(config, iso, themes)
-        lead = themes[0].stories[0].lead
+        links = mail_links(config, iso, has_page=bool(main) and iso in built)
+        rendered = render_week(config, iso, main, late=late, links=links)
+        lead = (main[0] if main else late[0][1][0]).stories[0].lead
         return deliver.Letter(week=week, start=iso.monday, end=iso.sunday, text=rendered.text,
                               html=rendered.html, stories=rendered.story_count,
-                              headline=lead.title or "")
+                              headline=lead.title or "", article_ids=tuple(sorted(ids)))
     return compose
 
 
@@ -199,9 +262,85 @@ class RunReport:
     written: list[Path] = field(default_factory=list)
     delivery: deliver.DeliveryReport | None = None
     stopped: bool = False  # a stop was requested before the cycle finished
+    article_weeks: set[str] = field(default_factory=set)  # weeks that have articles
+    # Mails of the catch-up window waiting for a retry after this cycle: (week, address,
+    # next try, last error).
+    pending: list[tuple[str, str, dt.datetime | None, str]] = field(default_factory=list)
+    no_links: bool = False  # mail went out while [digest].base_url is empty
     # Ingesting stopped on a fault of the program or its config (the file is back in the
     # inbox); building and mailing what is due still went ahead.
     fault: str | None = None
+
+
+# `digest run` exit statuses, for cron and monitoring (README: "Exit statuses"). A fault (1)
+# comes first; otherwise, when several apply, the highest wins; the printed lines say
+# everything that happened.
+EXIT_OK = 0
+EXIT_LOCKED = 1  # another digest process holds the state folder
+EXIT_FAULT = 1  # a fault of digest or its config (not of a file) stopped ingesting; first
+EXIT_CONFIG = 2  # bad config (also: a missing inbox, a password variable that is not set)
+EXIT_FILE_FAILED = 3  # an inbox file could not be read: it is in failed/ with the reason
+EXIT_MAIL_PENDING = 4  # a mail failed and waits for a retry
+EXIT_MAIL_GAVE_UP = 5  # a mail was given up in this run (5xx, or max_attempts reached)
+
+
+def exit_status(report: RunReport) -> int:
+    if report.fault:
+        return EXIT_FAULT
+    delivery = report.delivery
+    if delivery and delivery.gave_up:
+        return EXIT_MAIL_GAVE_UP
+    if report.pending:
+        return EXIT_MAIL_PENDING
+    if any(r.outcome == "failed" for r in report.inbox):
+        return EXIT_FILE_FAILED
+    return EXIT_OK
+
+
+def check_folders(config: Config) -> None:
+    """Before the service starts: the inbox must be a folder that exists (a typo there would
+    make a service that watches nothing, silently); archive, failed and output are created
+    when missing; none of them may be a file."""
+    paths = config.paths
+    for key in ("inbox", "archive", "failed", "output"):
+        folder = Path(getattr(paths, key))
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"paths.{key}: {str(folder)!r} is a file, not a folder; point "
+                              f"paths.{key} at a folder")
+    inbox = Path(paths.inbox)
+    if not inbox.is_dir():
+        raise ConfigError(f"paths.inbox: folder {str(inbox)!r} does not exist; create it "
+                          f"(mkdir -p {inbox}) or fix the path")
+    for key in ("archive", "failed", "output"):
+        folder = Path(getattr(paths, key))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"paths.{key}: cannot create {str(folder)!r} "
+                              f"({exc.strerror}); create it or fix the path") from None
+
+
+def check_password(config: Config) -> None:
+    """Email that logs in needs its password at start, not as a retry every few minutes."""
+    email = config.email
+    if email.enabled and email.username and not os.environ.get(email.password_env):
+        raise ConfigError(f"email.password_env: email.username is set but the environment "
+                          f"variable {email.password_env} is not set or empty; put the SMTP "
+                          f"password there (e.g. in the service's EnvironmentFile)")
+
+
+def check_start(config: Config, *, dry_run: bool = False) -> None:
+    check_folders(config)
+    if not dry_run:
+        check_password(config)
+
+
+def pending_mail(config: Config, store: Store, now: dt.datetime
+                 ) -> list[tuple[str, str, dt.datetime | None, str]]:
+    window = {str(w) for w in weeks_to_mail(config, store, now)}
+    return [(r.week, r.subscriber, r.next_try, r.last_error or "")
+            for r in deliver.ledger_rows(store.conn, sorted(window))
+            if r.status == "retry"] if window and config.email.enabled else []
 
 
 def run_once(config: Config, *, tracker: StabilityTracker | None = None,
@@ -242,10 +381,15 @@ def run_once(config: Config, *, tracker: StabilityTracker | None = None,
             report.written += list(result.written)
             log.info("built the digest of %s", week)
         if not should_stop():
+            moment = now()
             report.delivery = deliver.deliver(
-                config, store.conn, [str(w) for w in weeks_to_mail(config, store, now())],
-                store_composer(config, store), dry_run=dry_run, now=now(),
+                config, store.conn, [str(w) for w in weeks_to_mail(config, store, moment)],
+                store_composer(config, store, moment), dry_run=dry_run, now=moment,
                 should_stop=should_stop)
+            report.no_links = bool(report.delivery.sent) and not config.digest.base_url
+        report.article_weeks = {str(w) for w in store.weeks()}
+        if not dry_run:
+            report.pending = pending_mail(config, store, now())
     report.stopped = should_stop()
     return report
 
@@ -336,7 +480,12 @@ def make_scheduler(config: Config, cycle: Callable[[], None]):
 
 
 def serve(config: Config) -> int:
-    """Run until SIGTERM/SIGINT; 0 after a clean stop, 1 if another instance holds the lock."""
+    """Run until SIGTERM/SIGINT; 0 after a clean stop, 1 if another instance holds the lock.
+    Raises ConfigError before starting when a folder or the SMTP password is missing."""
+    check_start(config)
+    if config.email.enabled and not config.digest.base_url:
+        log.warning("[digest].base_url is empty: mail carries no links to the web pages; "
+                    "set it to the address where %s is published", config.paths.output)
     try:
         with instance_lock(config):
             serve_until_stopped(config)
@@ -396,23 +545,30 @@ def serve_until_stopped(config: Config) -> None:
         stop.restore()
 
 
-def run(config: Config, *, dry_run: bool = False) -> tuple[int, RunReport | None]:
-    """`digest run`: one cycle under the lock; SIGTERM/SIGINT stop between steps."""
+def run(config: Config, *, dry_run: bool = False, now: dt.datetime | None = None
+        ) -> tuple[int, RunReport | None]:
+    """`digest run`: one cycle under the lock; SIGTERM/SIGINT stop between steps. `now`
+    replays a moment (`--now`); the status is one of the EXIT_* codes. Raises ConfigError
+    before taking anything when a folder or the SMTP password is missing."""
+    check_start(config, dry_run=dry_run)
+    clock = (lambda: now) if now is not None else (
+        lambda: dt.datetime.now(dt.timezone.utc))
     try:
         with instance_lock(config):
             stop = threading.Event()
             previous = {s: signal.signal(s, lambda signum, frame: stop.set())
                         for s in StopSignal.SIGNALS}
             try:
-                report = run_once(config, dry_run=dry_run, should_stop=stop.is_set)
+                report = run_once(config, dry_run=dry_run, should_stop=stop.is_set,
+                                  now=clock)
             finally:
                 for signum, handler in previous.items():
                     signal.signal(signum, handler)
     except AlreadyRunning as exc:
         log.error("%s", exc)
-        return 1, None
+        return EXIT_LOCKED, None
     log_report(report)
-    return (1 if report.fault else 0), report
+    return exit_status(report), report
 
 
 def report_lines(report: RunReport) -> list[str]:
@@ -422,13 +578,25 @@ def report_lines(report: RunReport) -> list[str]:
     lines += [f"built: {week}" for week in report.built]
     delivery = report.delivery
     if delivery:
-        lines += [f"sent: {week} to {address}" for week, address in delivery.sent
-                  if not delivery.written]
+        lines += [f"sent: {week} to {address} ({delivery.stories.get((week, address), 0)} "
+                  f"stories)" for week, address in delivery.sent if not delivery.written]
         lines += [f"wrote: {path}" for path in delivery.written]
+        gave_up = {(week, address) for week, address, _ in delivery.gave_up}
         lines += [f"not sent: {week} to {address}: {error}"
-                  for week, address, error in delivery.failed]
+                  for week, address, error in delivery.failed if (week, address) not in gave_up]
+        lines += [f"given up: {week} to {address}: {error}"
+                  for week, address, error in delivery.gave_up]
+        lines += [f"not tried: {week} to {address} (the server could not be reached)"
+                  for week, address in delivery.deferred]
         lines += [f"nothing for: {address} in {week} (no story in their themes)"
-                  for week, address in delivery.empty]
+                  for week, address in delivery.empty if week in report.article_weeks]
+    just_failed = {(week, address) for week, address, _ in (delivery.failed if delivery else [])}
+    lines += [f"pending retry: {week} to {address}"
+              + (f", next try {when:%Y-%m-%d %H:%M} UTC" if when else "")
+              for week, address, when, _ in report.pending if (week, address) not in just_failed]
+    if report.no_links:
+        lines.append("note: [digest].base_url is empty, so the mail has no links to the web "
+                     "pages; set it to the address where the output folder is published")
     if report.fault:
         lines.append(f"error: {report.fault}")
     if report.stopped:

@@ -41,6 +41,16 @@ class Migration:
     statements: tuple[str, ...]
 
 
+def iso_week_sql(day: str) -> str:
+    """SQL for the ISO week ('2022-W34') of an ISO date expression, in plain SQLite (its
+    %V/%G need 3.46): the week of a day is the week of its Thursday, numbered within the
+    Thursday's year."""
+    thursday = (f"date({day}, printf('%+d days', 3 - (CAST(strftime('%w', {day}) AS INTEGER)"
+                f" + 6) % 7))")
+    return (f"printf('%s-W%02d', strftime('%Y', {thursday}),"
+            f" (CAST(strftime('%j', {thursday}) AS INTEGER) - 1) / 7 + 1)")
+
+
 # Append-only: the position in this list (1-based) is the schema version it produces.
 MIGRATIONS: list[Migration] = [
     Migration("issues, articles, key sentences, keywords, digests", (
@@ -131,6 +141,35 @@ MIGRATIONS: list[Migration] = [
     Migration("digests: feed entry content", (
         "ALTER TABLE digests ADD COLUMN feed_html TEXT NOT NULL DEFAULT ''",
     )),
+    # A digest is the week's papers: an article's week becomes its issue's publication week
+    # (was: its own dateline's week), and what was mailed is remembered per story and
+    # subscriber (was: per week only), so a late issue's stories go out with the next mail.
+    # Order matters: the story ledger is filled from the week ledger under the OLD weeks
+    # (a story counts as mailed when its week's mail to that subscriber was sent after its
+    # issue was stored), then the weeks are recomputed, then every week is due for a rebuild
+    # and digests of weeks left without articles are dropped.
+    Migration("issue weeks and the per-story mail ledger", (
+        """CREATE TABLE story_ledger (
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            subscriber TEXT NOT NULL,         -- the address, lower-case
+            mail_week TEXT NOT NULL,          -- the email_ledger week of the mail it went in
+            sent_at TEXT NOT NULL,            -- ISO 8601 UTC
+            PRIMARY KEY (article_id, subscriber)
+        )""",
+        """INSERT OR IGNORE INTO story_ledger (article_id, subscriber, mail_week, sent_at)
+            SELECT a.id, l.subscriber, l.week, l.updated_at
+            FROM email_ledger l JOIN articles a ON a.week = l.week
+            JOIN issues i ON i.id = a.issue_id
+            WHERE l.status = 'sent' AND i.ingested_at <= l.updated_at""",
+        "UPDATE articles SET week = (SELECT " + iso_week_sql("coalesce(i.issue_date, i.file_date)")
+        + " FROM issues i WHERE i.id = articles.issue_id),"
+        " week_basis = (SELECT CASE WHEN i.issue_date IS NOT NULL THEN 'issue'"
+        " WHEN EXISTS (SELECT 1 FROM articles b WHERE b.issue_id = i.id"
+        " AND b.date = i.file_date) THEN 'latest_dateline' ELSE 'file' END"
+        " FROM issues i WHERE i.id = articles.issue_id)",
+        "DELETE FROM service_weeks",
+        "DELETE FROM digests WHERE week NOT IN (SELECT week FROM articles)",
+    )),
 ]
 
 
@@ -179,7 +218,7 @@ def _utc_now() -> dt.datetime:
 
 def file_date_of(parsed: ParsedIssue, mtime: dt.datetime | None, tz: ZoneInfo,
                  today: dt.date) -> dt.date:
-    """The date a file stands for, used only when an article has no dateline or masthead date.
+    """The date an issue without a masthead date is taken to be printed on (its week).
 
     The newest dateline in the file comes first: an issue is printed after the events it
     reports, so this is the best estimate of an undated issue's date, and, unlike the file's
@@ -296,9 +335,11 @@ class Store:
                  encoding,
                  mtime.isoformat() if mtime else None, file_date.isoformat(),
                  now.isoformat())).lastrowid
+            # The issue's publication week, for every article in it (see digest/weeks.py).
+            week = str(IsoWeek.of(meta.date or file_date))
+            basis = ("issue" if meta.date else "latest_dateline"
+                     if any(a.date == file_date for a in parsed.articles) else "file")
             for article, summary in zip(parsed.articles, summaries):
-                day = article.date or meta.date or file_date
-                basis = ("dateline" if article.date else "issue" if meta.date else "file")
                 article_id = conn.execute(
                     "INSERT INTO articles (issue_id, position, title, kicker, subtitle, date,"
                     " place, dateline, byline, kind, paragraphs, week, week_basis)"
@@ -307,7 +348,7 @@ class Store:
                      _c(article.subtitle), _iso(article.date), _c(article.place),
                      _c(article.dateline), _c(article.byline), article.kind,
                      json.dumps([clean(p) for p in article.paragraphs], ensure_ascii=False),
-                     str(IsoWeek.of(day)), basis)).lastrowid
+                     week, basis)).lastrowid
                 conn.executemany(
                     "INSERT INTO key_sentences (article_id, position, sentence_index, text,"
                     " score) VALUES (?,?,?,?,?)",

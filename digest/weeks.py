@@ -1,8 +1,13 @@
 """ISO weeks: which week an article belongs to, and how weeks are named ("2022-W34").
 
-A digest covers one ISO week (Monday to Sunday). Article dates are calendar dates as printed,
-so their week needs no time zone; the configured zone only matters where a moment has to
-become a date: a file's modification time, and "this week" for the scheduler.
+A digest covers one ISO week (Monday to Sunday) and is that week's papers: an article belongs
+to the week its issue was published in (the masthead date, else the issue's newest dateline,
+else the file's date; see store.file_date_of), never to the week of its own dateline. A
+Tuesday issue reporting last Thursday's meeting is news of this week's paper, and a week
+that has been mailed must not gain stories behind the reader's back. Each story still shows
+its own date (`shown_date`). Dates are calendar dates as printed, so their week needs no time
+zone; the configured zone only matters where a moment has to become a date: a file's
+modification time, and "this week" for the scheduler.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from .model import StoredArticle
 
 _WEEK_RE = re.compile(r"^\s*(\d{4})-?W(\d{1,2})\s*$", re.IGNORECASE)
 
-# The words a digest uses to say which date put an article in its week.
+# The words a digest uses to say which date it shows for a story.
 BASIS_LABELS = {"dateline": "电头日期", "issue": "报头日期", "file": "文件日期"}
+# Which date put an issue (and so its articles) in its week: the `week_basis` column.
+WEEK_BASES = ("issue", "latest_dateline", "file")
 
 
 @dataclass(frozen=True, order=True)
@@ -72,12 +79,9 @@ def moment_to_date(moment: dt.datetime | None, tz: ZoneInfo) -> dt.date | None:
     return moment.astimezone(tz).date()
 
 
-def effective_date(article: StoredArticle) -> tuple[dt.date | None, str]:
-    """The date that puts an article in its week, and which one it was.
-
-    The dateline is the event's own date; an issue's masthead date comes next; the file's
-    date (see store.file_date_of) is the last resort, so every stored article has a week.
-    """
+def shown_date(article: StoredArticle) -> tuple[dt.date | None, str]:
+    """The date a story shows, and which one it is: its own dateline, else its issue's
+    masthead date, else the file's date."""
     if article.date is not None:
         return article.date, "dateline"
     if article.issue_date is not None:
@@ -85,14 +89,20 @@ def effective_date(article: StoredArticle) -> tuple[dt.date | None, str]:
     return article.file_date, "file"
 
 
+def issue_day(article: StoredArticle) -> dt.date | None:
+    """The publication date of the article's issue, which decides its week: the masthead
+    date, else the file's date (the issue's newest dateline, else its mtime or ingest day)."""
+    return article.issue_date or article.file_date
+
+
 def week_of(article: StoredArticle) -> IsoWeek | None:
-    day, _ = effective_date(article)
+    day = issue_day(article)
     return IsoWeek.of(day) if day is not None else None
 
 
 def reading_order(article: StoredArticle) -> tuple:
-    """A stable order for articles: by the date that placed them in their week, then paper,
-    issue and position, so a digest never depends on the order files were ingested in."""
-    day, _ = effective_date(article)
-    return (day or dt.date.min, article.paper or "", article.issue_date or dt.date.min,
-            article.source, article.position, article.id)
+    """A stable order for articles: by their issue's date, paper, issue and position in it
+    (the order the papers printed them), so a digest never depends on the order files were
+    ingested in."""
+    return (issue_day(article) or dt.date.min, article.paper or "", article.source,
+            article.position, article.id)

@@ -27,8 +27,9 @@ HTML = """<!DOCTYPE html><html><head><style>h1 { color: #b23a48; } p { margin: 0
 </head><body><h1>{title}</h1>{items}</body></html>"""
 
 
-def compose(week: str, names) -> Letter | None:
-    """A composer over THEMES: only the named themes (none named: all)."""
+def compose(week: str, subscriber) -> Letter | None:
+    """A composer over THEMES: only the subscriber's themes (none named: all)."""
+    names = subscriber.themes if subscriber is not None else ()
     chosen = [n for n in THEMES if not names or n in names]
     stories = [s for n in chosen for s in THEMES[n]]
     if not stories:
@@ -144,7 +145,7 @@ def test_a_sent_digest_is_never_sent_again(tmp_path, smtp):
 
 def test_message_id_is_deterministic(tmp_path):
     config = make_config(tmp_path, 25)
-    letter = compose(WEEK, ())
+    letter = compose(WEEK, None)
     subscriber = config.subscribers[0]
     one = build_message(config, subscriber, letter, NOW)
     two = build_message(config, subscriber, letter, NOW + dt.timedelta(hours=5))
@@ -183,7 +184,10 @@ password_env = "TEST_SMTP_PASSWORD"
         rows = deliver.ledger_rows(store.conn)
     assert mailbox.received == [] and report.sent == []
     assert "CERTIFICATE_VERIFY_FAILED" in report.failed[0][2]
-    assert {r.status for r in rows} == {"retry", "empty"}
+    # One attempt counted, for the first message; the others were not tried.
+    assert {(r.subscriber, r.status, r.attempts) for r in rows} == {
+        ("all@example.org", "retry", 1), ("econ@example.org", "retry", 0),
+        ("culture@example.org", "retry", 0)}
 
 
 def test_implicit_tls(tmp_path, smtp):
@@ -210,7 +214,7 @@ ca_file = "{cert.cert}"
     with caplog.at_level(logging.DEBUG), open_store(config) as store:
         report = deliver_due(config, store.conn, [WEEK], compose, now=NOW)
         stored = [r.last_error or "" for r in deliver.ledger_rows(store.conn)]
-    assert mailbox.received == [] and len(report.failed) == 2
+    assert mailbox.received == [] and len(report.failed) == 1 and len(report.deferred) == 2
     encoded = base64.b64encode(f"\0{SMTP_USER}\0{wrong}".encode()).decode()
     everything = caplog.text + "".join(stored) + repr(report)
     assert "535" in everything  # the server's refusal is reported ...
@@ -231,7 +235,8 @@ def test_a_server_that_is_down_then_up_gets_each_digest_once(tmp_path, smtp):
     config = make_config(tmp_path, port)
     with open_store(config) as store:
         down = deliver_due(config, store.conn, [WEEK], compose, now=NOW)
-        assert down.sent == [] and len(down.failed) == 2  # connection refused
+        assert down.sent == [] and len(down.failed) == 1  # connection refused ...
+        assert len(down.deferred) == 2  # ... and the others wait, no attempt counted
         rows = {r.subscriber: r for r in deliver.ledger_rows(store.conn)}
         assert rows["all@example.org"].status == "retry"
         assert rows["all@example.org"].next_try == NOW + dt.timedelta(seconds=60)
@@ -261,10 +266,12 @@ def test_giving_up_after_max_attempts(tmp_path):
     with open_store(config) as store:
         deliver_due(config, store.conn, [WEEK], compose, now=NOW)
         deliver_due(config, store.conn, [WEEK], compose, now=NOW + dt.timedelta(hours=1))
-        rows = deliver.ledger_rows(store.conn)
-        assert {(r.status, r.attempts) for r in rows if r.status != "empty"} == {("gave_up", 2)}
+        rows = {r.subscriber: r for r in deliver.ledger_rows(store.conn)}
+        assert (rows["all@example.org"].status, rows["all@example.org"].attempts) == (
+            "gave_up", 2)
+        assert rows["econ@example.org"].attempts == 0  # never tried: the server was down
         report = deliver_due(config, store.conn, [WEEK], compose, now=NOW + dt.timedelta(days=9))
-    assert report.failed == []
+    assert "all@example.org" not in {address for _, address, _ in report.failed}
 
 
 def test_header_injection_from_article_text_stays_in_the_subject(tmp_path, smtp):
@@ -276,7 +283,7 @@ name = "Reader\\r\\nBcc: name@evil.example"
 """)
     evil = "头条\r\nBcc: victim@evil.example\r\nX-Injected: yes\u2028Cc: cc@evil.example\n\nbody"
 
-    def evil_compose(week, names):
+    def evil_compose(week, subscriber):
         return Letter(week=week, start=dt.date(2026, 3, 2), end=dt.date(2026, 3, 8),
                       text=f"{evil}\n", html=f"<p>{evil}</p>", stories=1, headline=evil)
 
@@ -332,10 +339,10 @@ def test_a_week_that_cannot_be_composed_does_not_block_the_others(tmp_path, smtp
     controller, mailbox = smtp()
     config = make_config(tmp_path, controller.port)
 
-    def half_broken(week, names):
+    def half_broken(week, subscriber):
         if week == "2026-W09":
             raise ValueError("template error")
-        return compose(week, names)
+        return compose(week, subscriber)
 
     with open_store(config) as store:
         report = deliver_due(config, store.conn, ["2026-W09", WEEK], half_broken, now=NOW)
@@ -355,3 +362,115 @@ email = "a@example.org"
 [[subscribers]]
 email = "A@example.org"
 """)
+
+
+# -- how failures count -------------------------------------------------------------------
+
+class Picky:
+    """An aiosmtpd handler with a reply per recipient: 550 (no such user), 451 (try later),
+    or a dropped connection in the middle of DATA; everything else is accepted."""
+
+    def __init__(self, replies: dict[str, str], drops: int = 0):
+        self.replies = replies
+        self.drops = drops  # how many DATA commands to answer by hanging up
+        self.accepted: list[str] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if address in self.replies:
+            return self.replies[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.drops:
+            self.drops -= 1
+            server.transport.close()
+            return "421 gone"
+        self.accepted += envelope.rcpt_tos
+        return "250 Message accepted for delivery"
+
+
+def picky_server(handler):
+    from aiosmtpd.controller import Controller
+
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    return controller
+
+
+def test_a_5xx_reply_gives_up_at_once_and_a_4xx_is_retried(tmp_path):
+    handler = Picky({"all@example.org": "550 5.1.1 <all@example.org>: no such user here",
+                     "econ@example.org": "451 4.3.0 mailbox busy, try later"})
+    controller = picky_server(handler)
+    try:
+        config = make_config(tmp_path, controller.port, 'security = "none"\nmax_attempts = 8\n')
+        with open_store(config) as store:
+            report = deliver_due(config, store.conn, [WEEK], compose, now=NOW)
+            rows = {r.subscriber: r for r in deliver.ledger_rows(store.conn)}
+            later = deliver_due(config, store.conn, [WEEK], compose,
+                                now=NOW + dt.timedelta(days=1))
+    finally:
+        controller.stop()
+    gave_up = rows["all@example.org"]
+    assert (gave_up.status, gave_up.attempts) == ("gave_up", 1)  # not max_attempts times
+    assert "550 5.1.1 <all@example.org>: no such user here" in gave_up.last_error
+    assert report.gave_up[0][:2] == (WEEK, "all@example.org")
+    retry = rows["econ@example.org"]
+    assert (retry.status, retry.attempts) == ("retry", 1) and "451 4.3.0" in retry.last_error
+    assert [a for _, a, _ in later.failed] == ["econ@example.org"]  # 550 never again
+
+
+def test_a_dropped_connection_costs_one_attempt_of_one_message(tmp_path):
+    handler = Picky({}, drops=1)
+    controller = picky_server(handler)
+    try:
+        config = make_config(tmp_path, controller.port, subscribers="""
+[[subscribers]]
+email = "one@example.org"
+
+[[subscribers]]
+email = "two@example.org"
+
+[[subscribers]]
+email = "three@example.org"
+""")
+        with open_store(config) as store:
+            report = deliver_due(config, store.conn, [WEEK], compose, now=NOW)
+            rows = {r.subscriber: (r.status, r.attempts) for r in deliver.ledger_rows(store.conn)}
+    finally:
+        controller.stop()
+    assert [a for _, a, _ in report.failed] == ["one@example.org"]
+    assert rows == {"one@example.org": ("retry", 1), "two@example.org": ("sent", 1),
+                    "three@example.org": ("sent", 1)}
+    assert sorted(handler.accepted) == ["three@example.org", "two@example.org"]
+
+
+def test_the_subject_keeps_the_spaces_between_words(tmp_path, smtp):
+    """Python's folder moves a space out of the encoded words where it breaks a long
+    Subject, and decoders drop whitespace between encoded words (…工作致编辑部)."""
+    controller, mailbox = smtp()
+    config = make_config(tmp_path, controller.port, subscribers="""
+[[subscribers]]
+email = "desk@example.org"
+name = "编辑部"
+""")
+    config = config.__class__(**{**config.__dict__, "email": config.email.__class__(
+        **{**config.email.__dict__, "subject": "{title} {week}：{headline} 致{name}"})})
+    headline = "凝神聚力 加快推进重点项目建设工作"  # a seed headline
+
+    def one(week, subscriber):
+        return Letter(week=week, start=dt.date(2026, 3, 2), end=dt.date(2026, 3, 8),
+                      text="x", html="<p>x</p>", stories=1, headline=headline)
+
+    with open_store(config) as store:
+        deliver_due(config, store.conn, [WEEK], one, now=NOW)
+    [received] = mailbox.received
+    expected = f"每周要闻摘要 {WEEK}：{headline} 致编辑部"
+    assert received.message["Subject"] == expected
+    from email.header import decode_header, make_header
+    raw = received.data.decode("ascii").split("\r\n\r\n")[0]
+    assert "=?utf-8?" in raw  # encoded, and folded within 78 characters
+    assert max(len(line) for line in raw.split("\r\n")) <= 78
+    import email as email_pkg
+    legacy = email_pkg.message_from_bytes(received.data)["Subject"]
+    assert str(make_header(decode_header(legacy))) == expected  # an RFC 2047 decoder too

@@ -292,7 +292,9 @@ def test_kill_9_at_random_moments_loses_no_file_and_ingests_none_twice(tmp_path)
         time.sleep(rng.uniform(0.3, 2.5))
         process.send_signal(signal.SIGKILL)
         process.wait()
-    subprocess.run(command, env=env, check=True, capture_output=True, timeout=300)
+    final = subprocess.run(command, env=env, capture_output=True, timeout=300)
+    # 3: broken.txt failed in this run (it may have failed in a killed one instead).
+    assert final.returncode in (0, 3), final.stderr
 
     kept = [p.read_bytes() for p in files_under(Path(config.paths.archive))
             + files_under(Path(config.paths.failed)) if not p.name.endswith(ERROR_SUFFIX)]

@@ -286,3 +286,38 @@ def test_cli_build_week_all_and_default(seeded, tmp_path, monkeypatch):
     assert bad.exit_code == 2 and "2022-W34" in bad.output
     empty = runner.invoke(main, [*base, "--week", "2022-W10", "--out", str(tmp_path / "d")])
     assert empty.exit_code == 1 and "no stored articles in 2022-W10" in empty.output
+
+
+def test_pages_of_weeks_without_a_digest_are_removed(seeded, tmp_path):
+    """After the move to issue weeks, e.g. 2022-W33's old page: the next build removes it
+    (only our own page names), so no page outlives the index that stopped listing it."""
+    config, _ = seeded
+    out = tmp_path / "site"
+    out.mkdir()
+    for name in ("digest-2022-W33.html", "digest-2022-W33.md", "notes.html",
+                 "digest-2022-W33.html.bak"):
+        (out / name).write_text("old", encoding="utf-8")
+    pipeline.build_weeks(config, [IsoWeek(2022, 34)], out)
+    names = sorted(p.name for p in out.iterdir())
+    assert "digest-2022-W33.html" not in names and "digest-2022-W33.md" not in names
+    assert {"notes.html", "digest-2022-W33.html.bak", "digest-2022-W34.html"} <= set(names)
+
+
+def test_a_mail_of_late_stories_only_reads_as_one(seeded):
+    """A week without papers whose mail carries only the week before's late stories: no
+    empty counts, chart or contents; its own section; no links without base_url."""
+    from digest.render import mail_links
+
+    config, _ = seeded
+    w34, w35 = IsoWeek(2022, 34), IsoWeek(2022, 35)
+    with open_store(config) as st:
+        late = group_week(st.articles_in_week(w34), config)
+    rendered = render_week(config, w35, [], late=[(w34, late)],
+                           links=mail_links(config, w35, has_page=False))
+    assert rendered.story_count == sum(len(t.stories) for t in late) == 9
+    for body in (rendered.html, rendered.text):
+        assert "补发：上周迟到的报道" in body and "本周没有新到的报纸" in body
+        assert "0 期报纸" not in body and "目录" not in body
+    assert "href=" not in rendered.html.split("<main>")[1].split("</main>")[0].replace(
+        'href="#', "")  # no links out of the mail: base_url is empty
+    assert "index.html" not in rendered.html and "feed.xml" not in rendered.html

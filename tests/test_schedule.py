@@ -23,7 +23,7 @@ from .service_support import start_smtp, write_config
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SEED_FILES = sorted(SEEDS.glob("*.txt"))
-# The seeds' newest weeks are 2022-W47 (安全生产) and 2022-W48 (疫情防控 and two more).
+# The seeds' issues fall in 2022-W30 (two), W34, W35 and W48 (疫情防控, 安全生产 and more).
 MONDAY_AFTER_W48 = dt.datetime(2022, 12, 5, 9, 0, tzinfo=SHANGHAI)
 THEMES_TOML = "".join(
     f'\n[[themes]]\nname = "{t.name}"\nkeywords = {list(t.keywords)!r}\n'
@@ -99,17 +99,17 @@ def test_one_cycle_catches_up_builds_every_due_week_and_mails_recent_ones(tmp_pa
     assert report.built == weeks and "2022-W48" in weeks  # every ended week is built ...
     for week in weeks:
         assert (Path(config.paths.output) / f"digest-{week}.html").is_file()
-    assert rows == {  # ... but only the last catch_up_weeks = 2 are mailed
-        ("2022-W47", "all@example.org"): "sent",
+    assert rows == {  # ... but only the last catch_up_weeks = 2 are mailed (W47 had no paper)
+        ("2022-W47", "all@example.org"): "empty",
         ("2022-W47", "pandemic@example.org"): "empty",
-        ("2022-W47", "safety@example.org"): "sent",
+        ("2022-W47", "safety@example.org"): "empty",
         ("2022-W48", "all@example.org"): "sent",
         ("2022-W48", "pandemic@example.org"): "sent",
-        ("2022-W48", "safety@example.org"): "empty",
+        ("2022-W48", "safety@example.org"): "sent",
     }
     got = {(m.message["Message-ID"].split(".")[1], m.rcpt_tos[0]): m.message
            for m in mailbox.received}
-    assert len(mailbox.received) == 4 == len(got)
+    assert len(mailbox.received) == 3 == len(got)
     pandemic = got[("2022-W48", "pandemic@example.org")].get_body(("plain",)).get_content()
     everything = got[("2022-W48", "all@example.org")].get_body(("plain",)).get_content()
     assert "疫情防控" in pandemic and "党建与理论学习" not in pandemic  # only their theme
@@ -117,7 +117,7 @@ def test_one_cycle_catches_up_builds_every_due_week_and_mails_recent_ones(tmp_pa
 
     again = run_once(config, now=at(MONDAY_AFTER_W48 + dt.timedelta(hours=1)))
     assert again.inbox == [] and again.built == [] and again.delivery.sent == []
-    assert len(mailbox.received) == 4
+    assert len(mailbox.received) == 3
 
 
 def test_a_week_is_not_built_or_mailed_before_its_digest_time(tmp_path, smtp):
@@ -125,12 +125,13 @@ def test_a_week_is_not_built_or_mailed_before_its_digest_time(tmp_path, smtp):
     config = service_config(tmp_path, controller.port)
     drop_seeds(config)
     early = run_once(config, now=at(dt.datetime(2022, 12, 5, 7, 59, tzinfo=SHANGHAI)))
-    assert "2022-W48" not in early.built and "2022-W47" in early.built
-    assert {m.message["Message-ID"].split(".")[1] for m in mailbox.received} == {"2022-W47"}
+    assert "2022-W48" not in early.built and "2022-W35" in early.built
+    assert mailbox.received == []  # W47, the only due week of the window, had no paper
     on_time = run_once(config, now=at(dt.datetime(2022, 12, 5, 8, 0, tzinfo=SHANGHAI)))
     assert on_time.built == ["2022-W48"]
     assert sorted(on_time.delivery.sent) == [("2022-W48", "all@example.org"),
-                                             ("2022-W48", "pandemic@example.org")]
+                                             ("2022-W48", "pandemic@example.org"),
+                                             ("2022-W48", "safety@example.org")]
 
 
 def test_a_late_issue_rebuilds_its_week_without_mailing_it_again(tmp_path, smtp):
@@ -144,6 +145,9 @@ def test_a_late_issue_rebuilds_its_week_without_mailing_it_again(tmp_path, smtp)
     assert [r.outcome for r in later.inbox] == ["ingested"] * len(SEED_FILES)
     assert "2022-W48" in later.built
     assert len(mailbox.received) == sent
+    # The reprints are stories the readers already had: the next week's mail has nothing.
+    next_monday = run_once(config, now=at(MONDAY_AFTER_W48 + dt.timedelta(days=7)))
+    assert next_monday.delivery.sent == [] and len(mailbox.received) == sent
 
 
 def test_dry_run_writes_eml_files_and_a_real_run_still_sends(tmp_path, smtp):
@@ -151,10 +155,10 @@ def test_dry_run_writes_eml_files_and_a_real_run_still_sends(tmp_path, smtp):
     config = service_config(tmp_path, controller.port)
     drop_seeds(config)
     dry = run_once(config, dry_run=True, now=at(MONDAY_AFTER_W48))
-    assert mailbox.received == [] and len(dry.delivery.written) == 4
+    assert mailbox.received == [] and len(dry.delivery.written) == 3
     assert all(p.suffix == ".eml" and p.is_file() for p in dry.delivery.written)
     real = run_once(config, now=at(MONDAY_AFTER_W48))
-    assert len(real.delivery.sent) == 4 and len(mailbox.received) == 4
+    assert len(real.delivery.sent) == 3 and len(mailbox.received) == 3
 
 
 def test_one_instance_per_state_folder(tmp_path):
@@ -202,7 +206,7 @@ def test_status_shows_inbox_ingests_weeks_mail_and_failures(tmp_path, smtp):
     assert "service: not running" in text
     assert "1 waiting, 0 being processed, 1 ignored" in text
     assert "failed    broken.txt" in text and "ingested  issue-0.txt" in text
-    assert "2022-W48  built" in text and "mail: 2 sent, 1 empty" in text
+    assert "2022-W48  built" in text and "mail: 3 sent" in text
     assert "failures: 1 file(s)" in text and "broken.txt: the file is empty" in text
 
 
@@ -224,3 +228,25 @@ def test_header_injection_from_an_article_headline_stays_in_the_subject(tmp_path
     subject = str(msg["Subject"])
     assert subject.startswith("2022-W35 ") and "\n" not in subject and "\r" not in subject
     assert "Bcc: victim@evil.example X-Injected: yes" in subject
+
+
+def test_a_dry_run_shows_each_story_once_across_its_mails(tmp_path, smtp):
+    """Nothing is recorded in a dry run, so an earlier week's stories must not reappear in
+    a later week's 补发 section as if they had arrived late."""
+    import email as email_pkg
+    import email.policy as email_policy
+
+    controller, _ = smtp
+    config = service_config(tmp_path, controller.port)
+    drop_seeds(config)
+    dry = run_once(config, dry_run=True,
+                   now=at(dt.datetime(2022, 9, 5, 9, 0, tzinfo=SHANGHAI)))  # W34 and W35 due
+    mails = [p for p in dry.delivery.written if p.name == "all@example.org.eml"]
+    assert sorted(p.parent.name for p in mails) == ["2022-W34", "2022-W35"]
+    titles = []
+    for path in mails:
+        msg = email_pkg.message_from_bytes(path.read_bytes(), policy=email_policy.default)
+        text = msg.get_body(("plain",)).get_content()
+        assert "补发" not in text
+        titles += [line[2:] for line in text.splitlines() if line.startswith("* ")]
+    assert len(titles) == len(set(titles)) == 18  # 9 stories each, none twice

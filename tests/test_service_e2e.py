@@ -19,7 +19,7 @@ from .service_support import start_smtp, write_config
 pytestmark = pytest.mark.slow
 
 ONE_WEEK_SEED = SEEDS / "001_aa6f3d7060990aff.txt"  # every article in 2022-W35
-OTHER_SEED = SEEDS / "004_a00776a20fa094f5.txt"  # 2022-W33 and 2022-W34
+OTHER_SEED = SEEDS / "004_a00776a20fa094f5.txt"  # 2022-W34 (printed 2022-08-23)
 DEADLINE = 180  # seconds; generous, only to fail instead of hanging
 
 
@@ -134,11 +134,11 @@ email = "reader@example.org"
         (Path(config.paths.inbox) / "later.txt").write_bytes(other)
         wait_for(lambda: (out / "digest-2022-W34.html").is_file(), "the second file's digest",
                  process=service.process)
-        wait_for(lambda: len(mailbox.received) >= 3, "the second file's emails",
+        wait_for(lambda: len(mailbox.received) >= 2, "the second file's email",
                  process=service.process)
         time.sleep(3)
         weeks = sorted(m.message["Message-ID"].split(".")[1] for m in mailbox.received)
-        assert weeks == ["2022-W33", "2022-W34", "2022-W35"]  # W35 was not sent again
+        assert weeks == ["2022-W34", "2022-W35"]  # W35 was not sent again
         assert service.terminate() == 0
 
         status = subprocess.run(service.command("status"), env=service.env,

@@ -23,7 +23,7 @@ from digest.store import (
     file_date_of,
     open_store,
 )
-from digest.weeks import IsoWeek
+from digest.weeks import IsoWeek, week_of
 
 from .digest_support import (
     HOSTILE_ISSUE,
@@ -127,8 +127,7 @@ def test_ingest_round_trip_keeps_every_field(store):
     issue_id = store.ingest_parsed(parsed, sums, encoding="utf-8",
                                    mtime=dt.datetime(2022, 8, 23, 1, tzinfo=UTC))
     assert issue_id is not None
-    first, second = store.articles_in_week(IsoWeek(2022, 34))[0], \
-        store.articles_in_week(IsoWeek(2022, 33))[0]
+    first, second = store.articles_in_week(IsoWeek(2022, 34))  # the issue's week, both
     assert (first.title, first.kicker, first.subtitle) == ("第一篇", "引题", "副题")
     assert first.paragraphs == ("东昌府讯 8月22日,第一段。", "第二段。")
     assert [s.text for s in first.sentences] == ["第一段。", "第二段。"]
@@ -137,7 +136,7 @@ def test_ingest_round_trip_keeps_every_field(store):
     assert (first.paper, first.issue_number, first.issue_date) == (
         "东昌时讯", "总第1463期", dt.date(2022, 8, 23))
     assert (first.place, first.dateline, first.position, first.week_basis) == (
-        "东昌府", "东昌府讯 8月22日", 0, "dateline")
+        "东昌府", "东昌府讯 8月22日", 0, "issue")
     assert first.issue_sha256 == parsed.issue.sha256
     assert second.title is None and second.kind == "photo" and second.byline == "张三 摄"
     assert second.sentences == () and second.keywords == ()
@@ -185,27 +184,80 @@ def test_a_failed_ingest_writes_nothing(store):
 
 # -- weeks --------------------------------------------------------------------------------
 
-def test_week_comes_from_dateline_then_issue_date_then_file_date(store):
+def test_an_article_belongs_to_the_week_of_its_issue(store):
     dated = parsed_issue(
         [article(0, "有电头", date=dt.date(2022, 8, 28)),       # Sunday of W34
          article(1, "无电头", date=None)], date=dt.date(2022, 8, 29), source="masthead.txt")
     undated = parsed_issue(
-        [article(0, "电头早", date=dt.date(2022, 8, 15)),
+        [article(0, "电头早", date=dt.date(2022, 8, 15)),       # W33: a stray old dateline
          article(1, "电头晚", date=dt.date(2022, 8, 22)),
          article(2, "无电头特稿", date=None)], source="plain.txt")
+    no_dates = parsed_issue([article(0, "全无日期", date=None)], source="bare.txt")
     store.ingest_parsed(dated, [summary()] * 2)
     store.ingest_parsed(undated, [summary()] * 3)
+    store.ingest_parsed(no_dates, [summary()],
+                        mtime=dt.datetime(2022, 9, 6, 2, tzinfo=UTC))
     by_title = {a.title: a for a in store.all_articles()}
-    assert (by_title["有电头"].week_basis, str(IsoWeek.of(by_title["有电头"].date))) == (
-        "dateline", "2022-W34")
-    assert by_title["无电头"].week_basis == "issue"
-    assert [a.title for a in store.articles_in_week(IsoWeek(2022, 35))] == ["无电头"]
-    feature = by_title["无电头特稿"]
-    # No masthead: the file's date is its newest dateline (8-22), not the file's mtime.
-    assert (feature.week_basis, feature.file_date) == ("file", dt.date(2022, 8, 22))
-    assert {a.title for a in store.articles_in_week(IsoWeek(2022, 34))} == {
-        "有电头", "电头晚", "无电头特稿"}
-    assert store.weeks() == (IsoWeek(2022, 33), IsoWeek(2022, 34), IsoWeek(2022, 35))
+    # The masthead date (8-29, W35) decides, even for a story datelined the Sunday before;
+    # the story keeps its own date.
+    assert [a.title for a in store.articles_in_week(IsoWeek(2022, 35))] == ["有电头", "无电头"]
+    assert by_title["有电头"].week_basis == "issue"
+    assert by_title["有电头"].date == dt.date(2022, 8, 28)
+    # No masthead: the issue's newest dateline (8-22, W34), for all three stories.
+    assert [a.title for a in store.articles_in_week(IsoWeek(2022, 34))] == [
+        "电头早", "电头晚", "无电头特稿"]
+    assert {by_title[t].week_basis for t in ("电头早", "无电头特稿")} == {"latest_dateline"}
+    assert by_title["无电头特稿"].file_date == dt.date(2022, 8, 22)
+    # No date at all: the file's date (its mtime in the configured zone).
+    assert (by_title["全无日期"].week_basis, str(week_of(by_title["全无日期"]))) == (
+        "file", "2022-W36")
+    assert store.weeks() == (IsoWeek(2022, 34), IsoWeek(2022, 35), IsoWeek(2022, 36))
+
+
+def test_the_issue_week_migration_rewrites_an_old_database(tmp_path):
+    """A database written under the dateline rule (schema 3) is migrated, not rebuilt:
+    articles move to their issue's week, and what the per-week ledger says was mailed
+    becomes per-story history (only stories stored before that mail went out)."""
+    conn = connect(tmp_path / "old.db")
+    apply_migrations(conn, MIGRATIONS[:3])
+    issues = [  # id, masthead date, file date (newest dateline), ingested
+        (1, "2022-08-23", "2022-08-22", "2022-08-23T01:00:00+00:00"),
+        (2, None, "2022-08-19", "2022-08-30T01:00:00+00:00"),  # after W34's mail
+        (3, None, "2022-07-01", "2022-07-02T01:00:00+00:00")]  # undated stories only
+    for id_, day, file_day, at in issues:
+        conn.execute("INSERT INTO issues (id, sha256, source, issue_date, file_date,"
+                     " ingested_at) VALUES (?,?,?,?,?,?)", (id_, f"s{id_}", f"{id_}.txt", day,
+                                                           file_day, at))
+    articles = [  # id, issue, dateline date, old week, old basis
+        (1, 1, "2022-08-17", "2022-W33", "dateline"), (2, 1, "2022-08-22", "2022-W34",
+                                                       "dateline"),
+        (3, 2, "2022-08-19", "2022-W33", "dateline"), (4, 3, None, "2022-W26", "file")]
+    for id_, issue, day, week, basis in articles:
+        conn.execute("INSERT INTO articles (id, issue_id, position, date, kind, paragraphs,"
+                     " week, week_basis) VALUES (?,?,?,?,?,?,?,?)",
+                     (id_, issue, id_, day, "news", "[]", week, basis))
+    conn.execute("INSERT INTO email_ledger (week, subscriber, status, updated_at) VALUES"
+                 " ('2022-W33', 'a@example.org', 'sent', '2022-08-29T01:00:00+00:00'),"
+                 " ('2022-W34', 'a@example.org', 'sent', '2022-08-29T01:00:00+00:00'),"
+                 " ('2022-W34', 'b@example.org', 'empty', '2022-08-29T01:00:00+00:00')")
+    conn.execute("INSERT INTO service_weeks VALUES ('2022-W33', 1, 'x'), ('2022-W34', 1, 'x')")
+    conn.execute("INSERT INTO digests (week, built_at, updated_at, issue_count, article_count,"
+                 " theme_count, markdown, html, text) VALUES"
+                 " ('2022-W33', 'x', 'x', 2, 2, 1, '', '', ''),"
+                 " ('2022-W34', 'x', 'x', 1, 1, 1, '', '', ''),"
+                 " ('2022-W29', 'x', 'x', 1, 1, 1, '', '', '')")  # no article is left there
+    assert apply_migrations(conn) == len(MIGRATIONS)
+    weeks = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, week, week_basis FROM articles")}
+    assert weeks == {1: ("2022-W34", "issue"), 2: ("2022-W34", "issue"),
+                     3: ("2022-W33", "latest_dateline"), 4: ("2022-W26", "file")}
+    mailed = sorted(tuple(r) for r in conn.execute(
+        "SELECT article_id, subscriber, mail_week FROM story_ledger"))
+    # Issue 2 came after the W33 mail: its story was never mailed, so it is still due.
+    assert mailed == [(1, "a@example.org", "2022-W33"), (2, "a@example.org", "2022-W34")]
+    assert conn.execute("SELECT count(*) FROM service_weeks").fetchone()[0] == 0  # rebuild all
+    assert [r[0] for r in conn.execute("SELECT week FROM digests ORDER BY week")] == [
+        "2022-W33", "2022-W34"]
+    conn.close()
 
 
 def test_file_date_falls_back_to_mtime_in_the_configured_zone():
@@ -300,7 +352,9 @@ def test_seeds_ingest_with_the_real_ranker(config):
         assert len(articles) == 48
         assert all(a.keywords for a in articles)
         assert sum(bool(a.sentences) for a in articles) >= 45
+        # One week per issue's publication date: 000 and 002 are both of 2022-W30.
         assert [str(w) for w in opened.weeks()] == [
-            "2022-W28", "2022-W29", "2022-W30", "2022-W33", "2022-W34", "2022-W35",
-            "2022-W46", "2022-W47", "2022-W48"]
+            "2022-W30", "2022-W34", "2022-W35", "2022-W48"]
+        sizes = {w: len(opened.articles_in_week(w)) for w in opened.weeks()}
+        assert min(sizes.values()) >= 8  # no single-article weeks from stray datelines
     assert [r.status for r in pipeline.ingest_paths(config, [SEEDS])] == ["skipped"] * 5
