@@ -286,6 +286,7 @@ def run_cmd(ctx: click.Context, dry_run: bool, now_text: str | None, verbose: in
     (a missing inbox, an unset password variable); 3 an inbox file failed (see failed/);
     4 a mail waits for a retry; 5 a mail was given up. Several: the highest."""
     from . import schedule
+    from .config import ConfigError
     from .ingest import UnsafeFolder
     from .store import StoreError
 
@@ -316,6 +317,7 @@ def serve_cmd(ctx: click.Context, verbose: int, quiet: int) -> None:
     Stops cleanly (exit 0) on SIGTERM or Ctrl-C; exit status 1 when another instance holds
     the state folder, 2 for a bad config (checked before starting: folders, password)."""
     from . import schedule
+    from .config import ConfigError
 
     _service_logging("INFO", verbose, quiet)
     try:
