@@ -80,12 +80,24 @@ class KeySentence:
     score: float
 
 
+# A word that could be a keyword of an article: (word, score, prior). ``score`` is the
+# ranker's, on the article alone; ``prior`` the share of documents that have the word in a
+# general corpus (jieba's IDF, ``exp(-idf)``; about 0 when unknown there). A plain tuple: an
+# article has dozens, and the ranker makes them by the thousand.
+KeywordCandidate = tuple[str, float, float]
+
+
 @dataclass(frozen=True)
 class Summary:
-    """Key sentences (document order) and keywords of one article (stage: rank)."""
+    """Key sentences (document order) and keywords of one article (stage: rank).
+
+    ``candidates`` are the keyword candidates, best first, of which ``keywords`` are the
+    first: the store re-weights them by how many stored articles have each word (default
+    mode only; empty otherwise)."""
 
     sentences: tuple[KeySentence, ...]
     keywords: tuple[str, ...]
+    candidates: tuple[KeywordCandidate, ...] = ()
 
 
 @dataclass(frozen=True)

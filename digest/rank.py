@@ -22,6 +22,7 @@ never depends on the batch.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import importlib.util
@@ -43,9 +44,10 @@ import numba
 import numpy as np
 
 from .config import Config, RankConfig
-from .model import Article, KeySentence, ParsedIssue, Summary
-from .text import (SentenceSpan, Tokenizer, load_stopwords, make_tokenizer, sentence_bounds,
-                   split_sentences_textrank4zh)
+from .model import Article, KeySentence, KeywordCandidate, ParsedIssue, Summary
+from .text import (SentenceSpan, Tokenizer, load_stopwords, make_tokenizer, read_user_dict,
+                   sentence_bounds, split_sentences_textrank4zh)
+from . import rank_names, rank_sentences
 
 
 def _load_numba_arrays_without_scipy() -> None:
@@ -645,6 +647,10 @@ class Lexicon(dict):
         for name, dtype in self.ATTRIBUTES.items():
             setattr(self, name, np.zeros(4096, dtype))
 
+    def idf_of(self, word: str) -> float | None:
+        """The word's IDF in jieba's general corpus, None if it is not there."""
+        return self._idf.get(word)
+
     def ensure_room(self) -> None:
         if len(self) + len(self.words) > self._max_size:
             self._reset()
@@ -1024,10 +1030,11 @@ def _mmr_pick(relevance, similarity, chars, min_chars, wanted, budget):
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _keywords(index, words, sentence, in_deck, flags, word_idf, slot, keywords, window,
-              alpha, tol, out):
+              alpha, tol, out, out_score):
     """TextRank over co-occurrence of nouns within ``window`` content words of a sentence;
     teleport by IDF (doubled for words of the deck); score x sqrt(IDF). Writes to ``out`` the
-    batch position of each keyword's first occurrence, best first; returns how many."""
+    batch position of each keyword's first occurrence, best first, and to ``out_score`` its
+    score; returns how many."""
     n = len(words)
     sequence = np.empty(n, np.int64)  # what a reader reads: content words of the body
     length = 0
@@ -1090,30 +1097,28 @@ def _keywords(index, words, sentence, in_deck, flags, word_idf, slot, keywords, 
     # that tell articles apart, which is what theme grouping needs.
     for v in range(nodes):
         scores[v] = _round12(scores[v] * np.sqrt(idf[v]))
-    taken = np.zeros(nodes, np.bool_)
     count = min(keywords, nodes)
+    order = np.argsort(-scores, kind="mergesort")  # stable: ties keep the first occurrence
     for r in range(count):
-        best = -1
-        for v in range(nodes):
-            if not taken[v] and (best < 0 or scores[v] > scores[best]):
-                best = v
-        taken[best] = True
-        out[r] = node_token[best]
+        out[r] = node_token[order[r]]
+        out_score[r] = scores[order[r]]
     return count
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def rank_batch(pid, token_start, article_start, body_start, s_start, s_end, sentence_start,
-               wanted, budget, min_chars, keywords, lex_length, lex_word, lex_flags, word_idf,
+def rank_batch(pid, token_start, article_start, body_start, s_start, s_end, s_chars,
+               sentence_start, wanted, budget, min_chars, keywords, lex_length, lex_word, lex_flags, word_idf,
                sentence_alpha, sentence_tol, headline_weight, keyword_alpha, keyword_tol,
                window):
     """The default engine on a batch: for each article, the scores of its body sentences and
     which are picked, and the batch positions of its keywords (``keywords`` slots an article,
-    -1 where unused)."""
+    -1 where unused). ``s_chars`` is each sentence's length as picking sees it (0: never
+    picked)."""
     size = len(article_start)
     scores = np.zeros(len(s_start))
     picked = np.zeros(len(s_start), np.bool_)
     found = np.full(size * keywords, -1, np.int64)
+    found_score = np.zeros(size * keywords)
     slot = np.full(len(word_idf), -1, np.int64)
     most = 0
     for a in range(size):
@@ -1132,7 +1137,8 @@ def rank_batch(pid, token_start, article_start, body_start, s_start, s_end, sent
         if keywords > 0:
             _keywords(index[:n], words[:n], sentence[:n], in_deck[:n], flags[:n], word_idf,
                       slot, keywords, window, keyword_alpha, keyword_tol,
-                      found[a * keywords:(a + 1) * keywords])
+                      found[a * keywords:(a + 1) * keywords],
+                      found_score[a * keywords:(a + 1) * keywords])
         if m == 0:
             continue
         similarity, to_deck = _sentence_graph(words[:n], sentence[:n], in_deck[:n],
@@ -1144,12 +1150,12 @@ def rank_batch(pid, token_start, article_start, body_start, s_start, s_end, sent
         centrality = edge_pagerank(m, rows, cols, weights, prior, sentence_alpha,
                                    sentence_tol)
         factor = _boilerplate(sentence[:n], flags[:n], m)
-        chars = s_end[k0:k1] - s_start[k0:k1]
+        chars = s_chars[k0:k1]
         for i in range(m):
             scores[k0 + i] = centrality[i] * factor[i] * length_factor(chars[i])
         picked[k0:k1] = _mmr_pick(scores[k0:k1], similarity, chars, min_chars, wanted[a],
                                   budget)
-    return scores, picked, found
+    return scores, picked, found, found_score
 
 
 class DefaultEngine:
@@ -1176,6 +1182,8 @@ class DefaultEngine:
     keyword_tol = 1.0e-5  # only the order of the top words matters
     window = 3
     headline_weight = 1.0
+    candidates = 4  # keyword candidates kept, per keyword asked for: the store re-weights them
+    protected: frozenset[str] = frozenset()  # user dictionary words: never joined into names
 
     def __init__(self, tokenizer: Tokenizer, stopwords: frozenset[str],
                  min_sentence_chars: int, cache_dir: Path | None = None) -> None:
@@ -1190,16 +1198,23 @@ class DefaultEngine:
         lex = self.lexicon
         lex.ensure_room()
         b = _Batch.build(items, self.tokenizer, lex)
-        eligible = b.s_end - b.s_start >= self.min_sentence_chars
+        # Datelines and marks are not shown; headings and list items are not picked.
+        codes = np.frombuffer(b.text.encode("utf-32-le"), np.uint32)
+        b.s_start, chars = rank_sentences.prepare(b.text, b.s_start, b.s_end, b.sentence_start,
+                                                  self.min_sentence_chars, codes)
+        b.name_starts = rank_names.anchors(codes)
+        eligible = chars >= self.min_sentence_chars
         candidates = np.bincount(b.s_article[eligible], minlength=b.size)
         wanted = np.fromiter(map(count, candidates.tolist()), np.int64, b.size)
-        scores, picked, found = rank_batch(
-            b.pid, b.token_start, b.article_start, b.body_start, b.s_start, b.s_end,
+        slots = max(keywords, 0) * self.candidates
+        scores, picked, found, found_score = rank_batch(
+            b.pid, b.token_start, b.article_start, b.body_start, b.s_start, b.s_end, chars,
             b.sentence_start, wanted, -1 if budget is None else budget,
-            self.min_sentence_chars, max(keywords, 0), lex.length, lex.word, lex.flags,
+            self.min_sentence_chars, slots, lex.length, lex.word, lex.flags,
             lex.word_idf, self.sentence_alpha, self.sentence_tol, self.headline_weight,
             self.keyword_alpha, self.keyword_tol, self.window)
-        return b.summaries(scores, picked, found, max(keywords, 0), lex.spelling)
+        return b.summaries(scores, picked, found, found_score, slots, max(keywords, 0), lex,
+                           self.protected)
 
 
 @dataclasses.dataclass
@@ -1220,6 +1235,8 @@ class _Batch:
     s_end: np.ndarray
     s_article: np.ndarray
     sentence_start: np.ndarray  # article a's sentences are s_start[sentence_start[a]:...[a + 1]]
+    name_starts: np.ndarray | None = None  # where a title is followed by a surname (offsets)
+    token_end: np.ndarray | None = None  # cumulative token lengths, made when names need it
 
     @classmethod
     def build(cls, items: Sequence[tuple[str, str | None]], tokenizer: Tokenizer,
@@ -1260,22 +1277,97 @@ class _Batch:
                    sentence_start=np.searchsorted(owner[body], np.arange(size + 1)))
 
     def summaries(self, scores: np.ndarray, picked: np.ndarray, found: np.ndarray,
-                  keywords: int, spelling: Sequence[str]) -> list[Summary]:
+                  found_score: np.ndarray, slots: int, keywords: int, lexicon: Lexicon,
+                  protected: frozenset[str]) -> list[Summary]:
+        spelling = lexicon.spelling
         text = self.text
         starts, ends, score = self.s_start.tolist(), self.s_end.tolist(), scores.tolist()
         first = self.sentence_start.tolist()
         chosen = np.flatnonzero(picked).tolist()
         cut = np.searchsorted(picked.nonzero()[0], self.sentence_start).tolist()
-        found_words = self.pid[np.maximum(found, 0)].tolist()
-        found = found.tolist()
+        tokens = self.pid[np.maximum(found, 0)]
+        # the general corpus's share of documents with the word (unknown words: jieba's median)
+        priors = np.exp(-lexicon.word_idf[lexicon.word[tokens]]).tolist()
+        found_words = tokens.tolist()
+        found_score = found_score.tolist()
+        found_count = (found.reshape(self.size, slots) >= 0).sum(axis=1).tolist()
+        article_end = self.article_start[1:].tolist() + [len(text) + 1]
+        named = np.searchsorted(self.name_starts if self.name_starts is not None
+                                else np.zeros(0, np.int64), self.article_start).tolist()
+        named.append(len(self.name_starts) if self.name_starts is not None else 0)
         out = []
         for a in range(self.size):
-            sentences = tuple([KeySentence(i - first[a], text[starts[i]:ends[i]], score[i])
-                               for i in chosen[cut[a]:cut[a + 1]]])
-            here = range(a * keywords, (a + 1) * keywords)
-            out.append(Summary(sentences=sentences, keywords=tuple(
-                [spelling[found_words[k]] for k in here if found[k] >= 0])))
+            sentences = []
+            shown_to = -1  # a sentence extended to its closing quote covers the next ones
+            for i in chosen[cut[a]:cut[a + 1]]:
+                if starts[i] < shown_to:
+                    continue
+                shown, shown_to = rank_sentences.balanced(text, starts[i], ends[i])
+                sentences.append(KeySentence(i - first[a], shown, score[i]))
+            lo = a * slots
+            hi = lo + found_count[a]
+            candidates = list(zip([spelling[t] for t in found_words[lo:hi]], found_score[lo:hi],
+                                  priors[lo:hi]))
+            if candidates and named[a + 1] > named[a]:
+                at = int(self.article_start[a])
+                candidates = self._whole_names(
+                    a, text[at:article_end[a] - 1], candidates, found_words[lo:hi], lexicon,
+                    protected, self.name_starts[named[a]:named[a + 1]] - at)
+            out.append(Summary(sentences=tuple(sentences),
+                               keywords=tuple([c[0] for c in candidates[:keywords]]),
+                               candidates=tuple(candidates)))
         return out
+
+    def _whole_names(self, a: int, text: str, candidates: list[KeywordCandidate],
+                     candidate_tokens: list[int], lexicon: Lexicon, protected: frozenset[str],
+                     starts: np.ndarray) -> list[KeywordCandidate]:
+        """Keyword candidates with person names the tokenizer cut joined back. ``starts``:
+        where a title is followed by a surname in ``text``."""
+        t0, t1 = int(self.token_start[a]), int(self.token_start[a + 1])
+        pid = self.pid[t0:t1]
+        if self.token_end is None:
+            self.token_end = np.cumsum(lexicon.length[self.pid])
+        ends = self.token_end[t0:t1] - (self.token_end[t0 - 1] if t0 else 0)
+        # The tokens on the three characters after each title, but a word of two or three
+        # characters starting there that is not followed by a possible third character of
+        # the name (梅永杰, 王睿在; not 王彤宇来, 刘国中): unless one is a candidate, there is no
+        # piece of a name to join (most articles stop here).
+        near = set()
+        for t, at in zip(np.searchsorted(ends, starts, side="right").tolist(), starts.tolist()):
+            window = ends[max(t - 1, 0):t + 3].tolist()  # token ends around the name
+            if t == 0:
+                window.insert(0, 0)
+            for k in range(1, len(window)):
+                if window[k - 1] >= at + 3:
+                    break
+                whole = window[k - 1] == at and window[k] - at in (2, 3) and not (
+                    window[k] == at + 2 and at + 2 < len(text)
+                    and "\u4e00" <= text[at + 2] <= "\u9fff"
+                    and text[at + 2] not in rank_names.FOLLOWERS)
+                if not whole:
+                    near.add(int(pid[t + k - 1]))
+        if near.isdisjoint(candidate_tokens):
+            return candidates
+        found = ends.tolist()
+
+        def boundary(offset: int) -> bool:  # did a token end at this offset?
+            at = bisect.bisect_left(found, offset)
+            return at < len(found) and found[at] == offset
+
+        names = rank_names.find_names(text, boundary, lexicon.idf_of, starts.tolist())
+        if not names:
+            return candidates
+        # the tokens lying on a name: the only words that can be pieces of it
+        pieces: set[str] = set()
+        for name in names:
+            at = text.find(name)
+            while at >= 0:
+                t = bisect.bisect_right(found, at)
+                while t < len(found) and (t == 0 or found[t - 1] < at + len(name)):
+                    pieces.add(lexicon.spelling[pid[t]])
+                    t += 1
+                at = text.find(name, at + 1)
+        return rank_names.join_names(text, candidates, names, protected, pieces)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1336,6 +1428,8 @@ class Ranker:
             self.engine = DefaultEngine(tokenizer, stopwords, text.min_sentence_chars, cache)
         else:
             self.engine = Textrank4zhEngine(tokenizer, stopwords, text.min_sentence_chars)
+        if text.user_dict and isinstance(self.engine, DefaultEngine):
+            self.engine.protected = frozenset(w for w, _, _ in read_user_dict(text.user_dict))
         if engine is DefaultEngine and not loops_compiled():
             _log.warning("compiling the ranker's loops: the first run after installing takes "
                          "15-40 s (then cached in %s)", Path(__file__).parent / "__pycache__")

@@ -24,7 +24,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .config import Config
-from .model import KeySentence, ParsedIssue, StoredArticle, Summary
+from .model import KeySentence, KeywordCandidate, ParsedIssue, StoredArticle, Summary
+from .rank_df import reweighted
 from .sanitize import clean
 from .sanitize import clean_optional as _c
 from .weeks import IsoWeek, moment_to_date, reading_order
@@ -169,6 +170,28 @@ MIGRATIONS: list[Migration] = [
         " FROM issues i WHERE i.id = articles.issue_id)",
         "DELETE FROM service_weeks",
         "DELETE FROM digests WHERE week NOT IN (SELECT week FROM articles)",
+    )),
+    # Keywords re-weighted by document frequency over the store (digest/rank_df.py): each
+    # article's scored candidates, and per word how many stored articles have it among theirs.
+    # Articles stored before this keep the keywords they were stored with.
+    Migration("keyword candidates and their document frequencies", (
+        """CREATE TABLE keyword_candidates (
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            rank INTEGER NOT NULL,            -- 0 = strongest, as ranked on the article alone
+            word TEXT NOT NULL,
+            score REAL NOT NULL,
+            prior REAL NOT NULL,              -- share of documents with it in jieba's corpus
+            PRIMARY KEY (article_id, rank)
+        )""",
+        """CREATE TABLE term_df (
+            word TEXT PRIMARY KEY,
+            articles INTEGER NOT NULL         -- stored articles with it among their candidates
+        ) WITHOUT ROWID""",
+        """CREATE TABLE term_documents (      -- one row: the articles term_df has counted
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            articles INTEGER NOT NULL
+        )""",
+        "INSERT INTO term_documents (id, articles) VALUES (1, 0)",
     )),
 ]
 
@@ -357,7 +380,23 @@ class Store:
                 conn.executemany(
                     "INSERT INTO keywords (article_id, rank, word) VALUES (?,?,?)",
                     [(article_id, i, clean(word)) for i, word in enumerate(summary.keywords)])
+                self._store_candidates(conn, article_id, summary.candidates)
         return issue_id
+
+    @staticmethod
+    def _store_candidates(conn: sqlite3.Connection, article_id: int,
+                          candidates: Sequence[KeywordCandidate]) -> None:
+        if not candidates:
+            return
+        candidates = [(clean(word), score, prior) for word, score, prior in candidates]
+        conn.executemany(
+            "INSERT INTO keyword_candidates (article_id, rank, word, score, prior)"
+            " VALUES (?,?,?,?,?)", [(article_id, i, *c) for i, c in enumerate(candidates)])
+        conn.executemany(
+            "INSERT INTO term_df (word, articles) VALUES (?, 1)"
+            " ON CONFLICT (word) DO UPDATE SET articles = articles + 1",
+            [(word,) for word in dict.fromkeys(c[0] for c in candidates)])
+        conn.execute("UPDATE term_documents SET articles = articles + 1 WHERE id = 1")
 
     # -- articles ---------------------------------------------------------------------
 
@@ -385,6 +424,7 @@ class Store:
         keywords = self._by_article(
             "SELECT article_id, word FROM keywords WHERE article_id IN ({})"
             " ORDER BY article_id, rank", ids, lambda r: r[1])
+        keywords.update(self._reweighted_keywords(ids, keywords))
         articles = tuple(
             StoredArticle(
                 id=row["id"], issue_id=row["issue_id"], paper=row["paper"],
@@ -401,6 +441,29 @@ class Store:
         # Reading order: by the date that placed the article, then paper, file and position,
         # so a digest does not depend on the order files happened to be ingested in.
         return tuple(sorted(articles, key=reading_order))
+
+    def _reweighted_keywords(self, ids: list[int], stored: dict[int, list[str]]
+                             ) -> dict[int, tuple[str, ...]]:
+        """Each article's keywords picked from its candidates with the store's document
+        frequencies (as many as it was stored with): a function of what is stored, not of
+        the order it was stored in."""
+        candidates = self._by_article(
+            "SELECT article_id, word, score, prior FROM keyword_candidates"
+            " WHERE article_id IN ({}) ORDER BY article_id, rank", ids,
+            lambda r: (r[1], r[2], r[3]))
+        if not candidates:
+            return {}
+        documents = self.conn.execute(
+            "SELECT articles FROM term_documents WHERE id = 1").fetchone()[0]
+        words = sorted({c[0] for found in candidates.values() for c in found})
+        df: dict[str, int] = {}
+        for start in range(0, len(words), 500):
+            chunk = words[start:start + 500]
+            df.update(self.conn.execute(
+                "SELECT word, articles FROM term_df WHERE word IN ({})".format(
+                    ",".join("?" * len(chunk))), chunk).fetchall())
+        return {article: reweighted(found, df, documents, len(stored.get(article, ())))
+                for article, found in candidates.items()}
 
     def _by_article(self, sql: str, ids: list[int], make) -> dict[int, list]:
         found: dict[int, list] = {}
