@@ -601,6 +601,13 @@ class IdfTable:
         except OSError:
             pass  # a read-only state folder: the table is rebuilt at every start
 
+    def get(self, word: str) -> float | None:
+        """IDF of one word, None if the table does not have it (as ``dict.get``)."""
+        if not word or "\0" in word or "\1" in word:
+            return None
+        ids, _ = self.table.lookup([word])
+        return float(self.values[ids[0]]) if ids[0] >= 0 else None
+
     def lookup(self, words: Sequence[str]) -> np.ndarray:
         """IDF of each word; the median for a word the table does not have."""
         if not words:

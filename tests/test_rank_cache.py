@@ -44,3 +44,9 @@ def test_unwritable_cache_folder_still_works(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert np.array_equal(IdfTable.load(blocker / "cache").lookup(WORDS), expected())
+
+
+def test_one_word_lookup_is_dict_get(tmp_path):
+    table, _ = jieba_idf()
+    idf = IdfTable.load(tmp_path)
+    assert [idf.get(w) for w in WORDS] == [table.get(w) for w in WORDS]
