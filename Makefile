@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test parity bench clean
+.PHONY: run test parity bench clean train-parser parse-score parse-speed
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,20 @@ parity: $(BIN)/.compiled $(REF)/bin/.installed
 
 bench: $(BIN)/.compiled $(REF)/bin/.installed
 	$(BIN)/python bench/bench.py
+
+# The parser's line labeller, from the seeds gold and the dev papers in ../shared (never
+# copied here): writes digest/data/parser.crfsuite. `parse-score` prints the scores per paper
+# and layout and leave-one-paper-out; `parse-speed` the cost per MB at 1 and 20 MB.
+SHARED ?= ../shared
+train-parser: $(BIN)/.installed
+	$(BIN)/python -m digest.parse.train --shared $(SHARED)
+
+parse-score: $(BIN)/.installed
+	$(BIN)/python bench/parse_score.py --shared $(SHARED)
+	$(BIN)/python bench/parse_score.py --shared $(SHARED) --lopo
+
+parse-speed: $(BIN)/.installed
+	$(BIN)/python bench/parse_speed.py
 
 clean:
 	rm -rf $(VENV) .venv-ref out .digest

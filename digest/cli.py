@@ -147,7 +147,7 @@ def ingest_cmd(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None
     def on_result(result: pipeline.IngestResult) -> None:
         results.append(result)
         bar.update(1)
-        failed = result.status == "failed"
+        failed = result.status in ("failed", "error")  # error: not the file's fault
         if quiet and not failed:
             return
         message = shown(result.message)  # a file name cannot forge a line
@@ -158,9 +158,11 @@ def ingest_cmd(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None
         stored = [r for r in results if r.status == "stored"]
         skipped = sum(r.status == "skipped" for r in results)
         failed = sum(r.status == "failed" for r in results)
-        return (f"{len(stored)} stored, {skipped} skipped, {failed} failed "
-                f"({sum(r.articles for r in stored)} articles stored, "
-                f"{time.monotonic() - started:.1f} s)")
+        errors = sum(r.status == "error" for r in results)  # not the files' fault
+        return (f"{len(stored)} stored, {skipped} skipped, {failed} failed"
+                + (f", {errors} not ingested (a fault in digest; run again)" if errors else "")
+                + f" ({sum(r.articles for r in stored)} articles stored, "
+                  f"{time.monotonic() - started:.1f} s)")
 
     try:
         pipeline.ingest_paths(_config(ctx), files, on_result=on_result)
@@ -175,7 +177,7 @@ def ingest_cmd(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None
         sys.exit(130)
     bar.close()
     click.echo(summary())
-    if any(r.status == "failed" for r in results):
+    if any(r.status in ("failed", "error") for r in results):
         sys.exit(1)
 
 

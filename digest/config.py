@@ -408,6 +408,12 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True)
+class IngestConfig:
+    __pydantic_config__ = _STRICT
+    workers: whole(0, 1024) = 0  # processes that decode, parse and rank; 0 = one per core
+
+
+@dataclass(frozen=True)
 class EmailConfig:
     __pydantic_config__ = _STRICT
     enabled: Flag = False
@@ -447,6 +453,7 @@ class Config:
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     dedupe: DedupeConfig = field(default_factory=DedupeConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
     themes: list[ThemeConfig] = field(default_factory=lambda: list(DEFAULT_THEMES))
     subscribers: list[SubscriberConfig] = field(default_factory=list)
@@ -457,7 +464,8 @@ class Config:
         return ZoneInfo(self.digest.timezone)
 
 
-_SECTIONS = ("paths", "text", "rank", "digest", "clustering", "dedupe", "schedule", "email")
+_SECTIONS = ("paths", "text", "rank", "digest", "clustering", "dedupe", "schedule", "ingest",
+             "email")
 _adapter: TypeAdapter | None = None
 
 

@@ -32,6 +32,12 @@ _BOMS = (
 _MAX_DAMAGED = 0.001
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
 _SPACES = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000\t]")
+# C0/C1 controls other than tab and newline, the non-characters U+FFFE/U+FFFF and lone
+# surrogates: none of them is text, and some would corrupt what later stages write.
+# (NEL, U+0085, is a line break in some files: it becomes a space first.)
+_NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
+# A file is refused when fewer than this share of its Chinese lines read as Chinese.
+_MIN_INTACT = 0.5
 
 
 class DecodeError(Exception):
@@ -44,9 +50,9 @@ class DecodeError(Exception):
 
 
 def _is_binary(data: bytes) -> bool:
-    sample = data[:8192]
-    if b"\x00" in sample:
+    if b"\x00" in data:  # anywhere: an archive or image may start with text
         return True
+    sample = data[:8192]
     controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13, 27))
     return controls > len(sample) * 0.01
 
@@ -58,8 +64,60 @@ def _cjk_share(text: str) -> float:
     return sum(1 for c in letters if "\u4e00" <= c <= "\u9fff") / len(letters)
 
 
+def _common_hanzi() -> frozenset[str]:
+    """The 3,755 everyday characters (GB2312 level 1, first bytes 0xB0-0xD7).
+
+    Text decoded with the wrong codec is still CJK, but rare CJK: `鏂板崕绀` for `新华社`.
+    """
+    chars = set()
+    for hi in range(0xB0, 0xD8):
+        for lo in range(0xA1, 0xFF):
+            try:
+                chars.add(bytes((hi, lo)).decode("gb2312"))
+            except UnicodeDecodeError:
+                pass
+    return frozenset(chars)
+
+
+_COMMON: frozenset[str] | None = None
+_SAMPLE_LINES = 3000  # enough to judge a file; keeps the check cheap on a 20 MB one
+
+
+def garbage_reason(text: str, encoding: str) -> str | None:
+    """Why a decoded text is nonsense rather than an issue, or None if it reads as text."""
+    replaced = text.count("\ufffd")
+    if replaced > max(8, 0.01 * len(text)):
+        return (f"mostly undecodable: {replaced} replacement characters after decoding as "
+                f"{encoding}")
+    global _COMMON
+    if _COMMON is None:
+        _COMMON = _common_hanzi()
+    common = _COMMON
+    lines = text.split("\n")
+    step = max(1, len(lines) // _SAMPLE_LINES)
+    chinese = intact = 0
+    for line in lines[::step]:
+        hanzi = [c for c in line[:200] if "\u4e00" <= c <= "\u9fff"]
+        if len(hanzi) < 5:
+            continue
+        chinese += 1
+        intact += sum(1 for c in hanzi if c in common) >= 0.6 * len(hanzi)
+    if chinese >= 3 and intact < _MIN_INTACT * chinese:
+        return (f"decodes as {encoding} to nonsense: {intact} of {chinese} lines read as "
+                f"Chinese text (mixed or unknown encoding?)")
+    return None
+
+
 def decode_bytes(data: bytes, source: str) -> tuple[str, str]:
     """Return (text, encoding name) or raise DecodeError."""
+    text, encoding = _decode_bytes(data, source)
+    reason = garbage_reason(text, encoding)
+    if reason:
+        raise DecodeError(source, reason)
+    return text, encoding
+
+
+def _decode_bytes(data: bytes, source: str) -> tuple[str, str]:
     if not data.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
         raise DecodeError(source, "the file is empty")
     for bom, encoding in _BOMS:
@@ -94,10 +152,13 @@ def decode_bytes(data: bytes, source: str) -> tuple[str, str]:
 
 
 def normalise_line(line: str) -> str:
-    """Unify spaces, drop invisible characters, trim; keeps the line's words as printed."""
-    line = line.translate(_ZERO_WIDTH)
-    line = _SPACES.sub(" ", line)
-    return unicodedata.normalize("NFC", line).strip()
+    """Unify spaces, drop invisible and control characters, trim the end; keeps the line's
+    words as printed and its indent (a full-width indent marks a paragraph for the parser)."""
+    line = _NOT_TEXT.sub("", line.translate(_ZERO_WIDTH).replace("\x85", " "))
+    body = line.lstrip()
+    indent = "".join("\u3000" if c in "\u3000\t" else " " for c in line[:len(line) - len(body)])
+    body = unicodedata.normalize("NFC", _SPACES.sub(" ", body)).rstrip()
+    return indent + body if body else ""
 
 
 def normalise_text(text: str) -> str:

@@ -13,7 +13,8 @@ The protocol, and why each step is safe against a crash (kill -9) at any point:
 3. Ingest: the file's sha256 decides. If the store already holds it (a duplicate, or a crash
    after step 3 committed but before step 4), it is not ingested again. Otherwise it is
    stored in one database transaction keyed by that sha256, so it is stored whole or not at
-   all.
+   all. (With several workers, a batch of files shares one transaction, each file in a
+   savepoint of it: still whole or not at all, and step 4 waits for the commit.)
 4. Move: to `archive/YYYY/MM/` (month of processing, in the digest time zone), or, if it
    could not be read, to `failed/` with `NAME.error.txt` beside it saying why. A name that
    is taken gets a suffix (`NAME-1.txt`); nothing is overwritten and input is never deleted.
@@ -39,7 +40,7 @@ import shutil
 import sqlite3
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -47,13 +48,16 @@ from typing import Literal
 from .config import Config
 from .decode import DecodeError
 from .sanitize import shown
+from .workers import WorkerError
 
 log = logging.getLogger(__name__)
 
 CLAIM_DIR = ".processing"
+SYNC_EVERY = 32  # files moved between fsyncs of their folders (see FolderSync)
 ERROR_SUFFIX = ".error.txt"
 # Errors that say "the machine is not ready", not "this file is bad": retry, don't fail it.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (sqlite3.OperationalError, MemoryError)
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (sqlite3.OperationalError, MemoryError,
+                                                     WorkerError)
 
 Outcome = Literal["ingested", "duplicate", "failed"]
 
@@ -78,19 +82,37 @@ class InboxOutcome:
     reason: str | None = None  # for failures: why, as written to the .error.txt
 
 
+# What became of one claimed file, before it is moved: "ingested", "duplicate", or the
+# exception that stopped it (transient ones leave it claimed).
+Verdict = tuple[Path, str, "str | BaseException"]
+
+
 @dataclass(frozen=True)
 class Ingestor:
-    """The two things the inbox needs from the rest of the pipeline.
+    """What the inbox needs from the rest of the pipeline.
 
     `is_stored(sha256)` tells whether a file with those bytes is already in the store;
     `ingest(path)` decodes, parses, ranks and stores one file in one transaction, raising
     one of `input_errors` (decode.DecodeError) when the file cannot be read. Any other
     exception is a fault of the program or its config, never blamed on the file.
+    `ingest_many(paths)`, if given, does the same for many claimed files at once (on every
+    core, commits batched): it yields one `Verdict` (path, sha256, verdict) per path, in
+    order, and only once the transaction that stored the file has committed, so a file is
+    never archived before it is safely stored. Without it, files go one by one.
     """
 
     is_stored: Callable[[str], bool]
     ingest: Callable[[Path], object]
     input_errors: tuple[type[BaseException], ...] = (DecodeError,)
+    ingest_many: Callable[[Iterable[Path]], Iterator[Verdict]] | None = None
+
+
+class Unreadable(Exception):
+    """A claimed file that cannot even be opened or hashed (e.g. no read permission)."""
+
+    def __init__(self, exc: OSError):
+        self.reason = f"cannot be read ({exc.strerror or exc})"
+        super().__init__(self.reason)
 
 
 # -- names and moves ----------------------------------------------------------------------
@@ -176,11 +198,27 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def move_file(src: Path, dest: Path) -> Path:
+class FolderSync:
+    """Folders whose renames are still to be made durable: a run of moves shares one fsync
+    per folder (at ~10 ms each, four per file would cost more than ranking it). Deferring
+    them is safe: a rename lost to a power cut leaves the file where it was, claimed or in
+    the inbox, and the next scan finds it stored (by sha256) and only archives it."""
+
+    def __init__(self) -> None:
+        self.folders: set[Path] = set()
+
+    def flush(self) -> None:
+        for folder in sorted(self.folders):
+            fsync_dir(folder)
+        self.folders.clear()
+
+
+def move_file(src: Path, dest: Path, later: FolderSync | None = None) -> Path:
     """Move `src` to `dest` (a free path) by rename; across file systems by copy then unlink.
 
     The copy goes to a hidden temporary name first and is renamed into place only once it is
     complete and on disk, so `dest` never holds half a file; `src` is removed only after that.
+    With `later`, the folders of a rename are fsynced when it is flushed, not now.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -196,6 +234,9 @@ def move_file(src: Path, dest: Path) -> Path:
         fsync_dir(dest.parent)
         os.unlink(src)
         fsync_dir(src.parent)
+        return dest
+    if later is not None:
+        later.folders.update((dest.parent, src.parent))
         return dest
     fsync_dir(dest.parent)
     if src.parent != dest.parent:
@@ -303,7 +344,7 @@ def claimed_files(config: Config) -> list[Path]:
     return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
 
 
-def claim(config: Config, name: str) -> Path | None:
+def claim(config: Config, name: str, later: FolderSync | None = None) -> Path | None:
     """Rename an inbox file into the claim folder; None if it vanished meanwhile."""
     inbox = Path(config.paths.inbox)
     folder = inbox / CLAIM_DIR
@@ -311,7 +352,7 @@ def claim(config: Config, name: str) -> Path | None:
     folder.mkdir(parents=True, exist_ok=True)
     source = inbox / name  # a name as listed by scandir: one path component, never "/"
     try:
-        return move_file(source, free_path(folder, name))
+        return move_file(source, free_path(folder, name), later)
     except FileNotFoundError:
         return None
 
@@ -372,40 +413,74 @@ def describe_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{at}"
 
 
+def one_by_one(ingestor: Ingestor, paths: Iterable[Path]) -> Iterator[Verdict]:
+    """The verdicts of `ingestor.ingest`, one file and one transaction at a time."""
+    for path in paths:
+        try:
+            sha256 = file_sha256(path)
+        except OSError as exc:  # e.g. no read permission: the file's problem, not ours
+            yield path, "", Unreadable(exc)
+            continue
+        if ingestor.is_stored(sha256):
+            yield path, sha256, "duplicate"
+            continue
+        try:
+            ingestor.ingest(path)
+        except Exception as exc:  # noqa: BLE001 - settle() decides whose fault it is
+            yield path, sha256, exc
+            continue
+        yield path, sha256, "ingested"
+
+
+def settle(config: Config, path: Path, sha256: str, verdict: str | BaseException,
+           now: dt.datetime | None = None, later: FolderSync | None = None,
+           input_errors: tuple[type[BaseException], ...] = (DecodeError,)
+           ) -> InboxOutcome | None:
+    """Move a claimed file out of the claim folder according to its verdict.
+
+    Returns None when a transient error leaves the file claimed for a later retry; raises
+    NotTheFilesFault, with the file back in the inbox, for a fault of the program or its
+    config (any exception that is not one of `input_errors`).
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if isinstance(verdict, TRANSIENT_ERRORS):
+        log.warning("%s: not ingested this time, will retry (%s)", shown(path.name),
+                    shown(verdict))
+        return None
+    if isinstance(verdict, (Unreadable, *input_errors)):  # the file's problem
+        reason = describe_failure(verdict)
+        dest = move_to_failed(config, path, sha256, reason, now)
+        return InboxOutcome(path.name, sha256, "failed", dest, reason)
+    if isinstance(verdict, BaseException):  # ours, not the file's: hand the file back
+        back = move_file(path, free_path(Path(config.paths.inbox), path.name))
+        raise NotTheFilesFault(
+            f"{shown(path.name)}: not ingested because of a fault in digest or its config, "
+            f"not in the file ({shown(describe_failure(verdict))}); the file is back in the "
+            f"inbox as {shown(back.name)}") from verdict
+    guard_folder(config, archive_folder(config, now))
+    dest = move_file(path, free_path(archive_folder(config, now), path.name), later)
+    return InboxOutcome(path.name, sha256, "duplicate" if verdict == "duplicate"
+                        else "ingested", dest)
+
+
+def process_claimed_many(config: Config, paths: Iterable[Path], ingestor: Ingestor,
+                         now: dt.datetime | None = None, later: FolderSync | None = None
+                         ) -> Iterator[InboxOutcome | None]:
+    """Ingest (or recognise) claimed files and move each out of the claim folder, in order;
+    None for a file a transient error leaves claimed."""
+    many = ingestor.ingest_many or (lambda files: one_by_one(ingestor, files))
+    for path, sha256, verdict in many(paths):
+        yield settle(config, path, sha256, verdict, now, later, ingestor.input_errors)
+
+
 def process_claimed(config: Config, path: Path, ingestor: Ingestor,
                     now: dt.datetime | None = None) -> InboxOutcome | None:
     """Ingest (or recognise) one claimed file and move it out of the claim folder.
 
     Returns None when a transient error leaves the file claimed for a later retry.
     """
-    now = now or dt.datetime.now(dt.timezone.utc)
-    try:
-        sha256 = file_sha256(path)
-    except OSError as exc:  # e.g. no read permission: the file's problem, not ours
-        reason = f"cannot be read ({exc.strerror or exc})"
-        return InboxOutcome(path.name, "", "failed",
-                            move_to_failed(config, path, "", reason, now), reason)
-    guard_folder(config, archive_folder(config, now))
-    if ingestor.is_stored(sha256):
-        dest = move_file(path, free_path(archive_folder(config, now), path.name))
-        return InboxOutcome(path.name, sha256, "duplicate", dest)
-    try:
-        ingestor.ingest(path)
-    except TRANSIENT_ERRORS as exc:
-        log.warning("%s: not ingested this time, will retry (%s)", shown(path.name), shown(exc))
-        return None
-    except ingestor.input_errors as exc:
-        reason = describe_failure(exc)
-        dest = move_to_failed(config, path, sha256, reason, now)
-        return InboxOutcome(path.name, sha256, "failed", dest, reason)
-    except Exception as exc:  # noqa: BLE001 - ours, not the file's: hand the file back
-        back = move_file(path, free_path(Path(config.paths.inbox), path.name))
-        raise NotTheFilesFault(
-            f"{shown(path.name)}: not ingested because of a fault in digest or its config, "
-            f"not in the file ({shown(describe_failure(exc))}); the file is back in the inbox "
-            f"as {shown(back.name)}") from exc
-    dest = move_file(path, free_path(archive_folder(config, now), path.name))
-    return InboxOutcome(path.name, sha256, "ingested", dest)
+    [outcome] = process_claimed_many(config, [path], ingestor, now)
+    return outcome
 
 
 def process_inbox(config: Config, tracker: StabilityTracker, ingestor: Ingestor, *,
@@ -413,34 +488,43 @@ def process_inbox(config: Config, tracker: StabilityTracker, ingestor: Ingestor,
                   should_stop: Callable[[], bool] = lambda: False) -> list[InboxOutcome]:
     """One scan: resume claimed files, then claim and process every stable inbox file.
 
-    Files are handled one at a time in arrival order (mtime, then name); `should_stop` is
-    checked between files so a shutdown finishes the current file and no more.
+    Files are handled in arrival order (mtime, then name); `should_stop` is checked before
+    each file is claimed, so a shutdown finishes the files already taken and no more.
     """
     results: list[InboxOutcome] = []
     guard_working_folders(config)  # before anything is read or moved
+    later = FolderSync()
 
-    def handle(path: Path) -> None:
-        result = process_claimed(config, path, ingestor)
-        if result is not None:
-            level = logging.WARNING if result.outcome == "failed" else logging.INFO
-            log.log(level, "%s: %s -> %s%s", shown(result.name), result.outcome,
-                    shown(result.moved_to), f" ({shown(result.reason)})" if result.reason else "")
-            results.append(result)
-            on_result(result)
+    def claimed() -> Iterator[Path]:
+        # Lazy: a file is claimed only when the ingestor asks for the next one, so a stop
+        # request leaves the rest in the inbox (with workers: a few files ahead are taken).
+        for path in claimed_files(config):
+            if should_stop():
+                return
+            yield path
+        candidates = inbox_candidates(config)
+        stable = tracker.observe(candidates)
+        for name in sorted(stable, key=lambda n: (candidates[n].st_mtime_ns, n)):
+            if should_stop():
+                return
+            tracker.forget(name)
+            path = claim(config, name, later)
+            if path is not None:
+                yield path
 
-    for path in claimed_files(config):
-        if should_stop():
-            return results
-        handle(path)
-    candidates = inbox_candidates(config)
-    stable = tracker.observe(candidates)
-    for name in sorted(stable, key=lambda n: (candidates[n].st_mtime_ns, n)):
-        if should_stop():
-            break
-        tracker.forget(name)
-        claimed = claim(config, name)
-        if claimed is not None:
-            handle(claimed)
+    try:
+        for result in process_claimed_many(config, claimed(), ingestor, later=later):
+            if result is not None:
+                level = logging.WARNING if result.outcome == "failed" else logging.INFO
+                log.log(level, "%s: %s -> %s%s", shown(result.name), result.outcome,
+                        shown(result.moved_to),
+                        f" ({shown(result.reason)})" if result.reason else "")
+                results.append(result)
+                on_result(result)
+            if len(later.folders) and len(results) % SYNC_EVERY == 0:
+                later.flush()
+    finally:
+        later.flush()
     return results
 
 

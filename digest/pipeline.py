@@ -1,7 +1,10 @@
 """The whole job in two calls, for the CLI and the unattended service.
 
 - `ingest_paths(config, paths)`: decode, parse, rank and store files (folders are searched
-  for *.txt); a file already stored (same sha256) is skipped, not duplicated.
+  for *.txt); a file already stored (same sha256) is skipped, not duplicated. Decoding,
+  parsing and ranking run on every core (`digest.workers`); this process alone writes.
+- `ingest_claimed(store, preparer, paths)`: the same for the inbox's claimed files, as the
+  inbox's `Ingestor.ingest_many`.
 - `build_weeks(config, weeks, out_dir)`: group each week's stored articles into themes,
   render and write `digest-YYYY-Www.md/.html`, record them in the store, then rewrite
   `index.html` and `feed.xml` from every digest built so far.
@@ -13,7 +16,11 @@ close their own.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
+import sqlite3
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +28,7 @@ from typing import Literal, Protocol
 
 from . import decode, parse
 from .config import Config
+from .ingest import Unreadable, Verdict, file_sha256
 from .model import Article, DecodedText, Summary
 from .render import (
     IndexEntry,
@@ -32,11 +40,19 @@ from .render import (
     write_atomic,
     write_digest,
 )
-from .store import Store, open_store
+from .store import Store, StoredIssue, open_store
 from .themes import group_week
 from .weeks import IsoWeek
+from .workers import Ordered, Prepared, Preparer, WorkerError
+
+log = logging.getLogger(__name__)
 
 ISSUE_SUFFIXES = (".txt",)
+# A batch of files stored in one transaction ends at whichever comes first: the next file
+# not ready yet, this many files, or this long since the batch began (files are archived
+# only after their batch commits, so it must not grow without end).
+BATCH_FILES = 64
+BATCH_SECONDS = 2.0
 
 
 class Summarizer(Protocol):
@@ -46,7 +62,9 @@ class Summarizer(Protocol):
 @dataclass(frozen=True)
 class IngestResult:
     path: Path
-    status: Literal["stored", "skipped", "failed"]
+    # failed: the file's fault (it cannot be decoded); error: not the file's (a stage raised
+    # on it, a worker died, the database was busy): not stored, to be given again.
+    status: Literal["stored", "skipped", "failed", "error"]
     message: str
     issue_id: int | None = None
     articles: int = 0
@@ -135,20 +153,199 @@ def store_decoded(store: Store, decoded: DecodedText, ranker: Summarizer,
                         sha256=decoded.sha256)
 
 
+def _skipped(path: Path, known: StoredIssue) -> IngestResult:
+    when = known.ingested_at.strftime("%Y-%m-%d %H:%M")
+    return IngestResult(path, "skipped",
+                        f"{path.name}: already stored (as {known.source}, ingested {when} "
+                        f"UTC), skipped", issue_id=known.id, articles=known.article_count,
+                        sha256=known.sha256)
+
+
+@dataclass(frozen=True)
+class Written:
+    """One file as the writer left it: `outcome` is the new issue id, None when the same
+    bytes were already stored, or the exception that kept it from being stored."""
+
+    item: object
+    prepared: Prepared | None
+    outcome: int | None | BaseException = None
+
+
+def store_in_batches(store: Store, results: Ordered) -> Iterator[list[Written]]:
+    """Store prepared files in order, committing several in one transaction while the
+    workers are ahead of the writer (each file a savepoint of it: whole or not at all; at
+    most BATCH_FILES files or BATCH_SECONDS), and at once when the next result is not
+    ready, so the write lock is never held while waiting for a worker. Yields each batch
+    only after it committed.
+
+    A WorkerError from `results` is raised after the files already stored are committed
+    and yielded."""
+    batch: list[Written] = []
+    started = time.monotonic()
+
+    def commit() -> list[Written]:
+        done = list(batch)
+        batch.clear()
+        if store.conn.in_transaction:
+            try:
+                store.conn.execute("COMMIT")
+            except sqlite3.Error as exc:  # e.g. disk full: nothing of this batch is stored
+                if store.conn.in_transaction:
+                    store.conn.execute("ROLLBACK")
+                done = [Written(w.item, w.prepared, exc) if isinstance(w.outcome, int) else w
+                        for w in done]
+        return done
+
+    try:
+        for item, prepared in results:
+            if prepared is None or prepared.failed:
+                batch.append(Written(item, prepared))
+            else:
+                if not store.conn.in_transaction:
+                    store.conn.execute("BEGIN IMMEDIATE")
+                parsed = prepared.parsed
+                assert parsed is not None
+                try:
+                    outcome: int | None | BaseException = store.ingest_parsed(
+                        parsed, prepared.summaries, mtime=prepared.mtime,
+                        encoding=prepared.encoding)
+                except Exception as exc:  # noqa: BLE001 - this file only; the caller judges
+                    outcome = exc
+                batch.append(Written(item, prepared, outcome))
+            if not results.ready() or len(batch) >= BATCH_FILES or (
+                    time.monotonic() - started >= BATCH_SECONDS):
+                yield commit()
+                started = time.monotonic()
+    except WorkerError:
+        if batch:
+            yield commit()
+        raise
+    except BaseException:
+        if store.conn.in_transaction:
+            store.conn.execute("ROLLBACK")
+        raise
+    finally:
+        results.close()
+    if batch:
+        yield commit()
+
+
 def ingest_paths(config: Config, paths: Iterable[Path], *, store: Store | None = None,
-                 ranker: Summarizer | None = None,
+                 ranker: Summarizer | None = None, workers: int | None = None,
                  on_result: Callable[[IngestResult], None] | None = None
                  ) -> list[IngestResult]:
-    """Ingest every issue file; `on_result` hears of each file as soon as it is done (the
-    CLI's progress), so an interrupted run can say what was already stored."""
-    ranker = ranker or LazyRanker(config)
-    results = []
-    with _store(config, store) as db:
-        for path in issue_files(paths):
-            results.append(ingest_file(db, path, ranker))
-            if on_result is not None:
-                on_result(results[-1])
+    """Ingest files (folders: their *.txt), one result per file in order. A `ranker` given
+    runs everything in this process (as does `workers=1`); else `[ingest].workers`.
+    `on_result` hears of each file as soon as it is stored (the CLI's progress), so an
+    interrupted run can say what was already stored."""
+    files = issue_files(paths)
+    if ranker is not None and workers is None:
+        workers = 1
+    results: list[IngestResult] = []
+    with _store(config, store) as db, Preparer(config, workers, ranker,
+                                               input_bytes=_size(files)) as preparer:
+        def known(path: Path) -> IngestResult | None:
+            try:
+                sha256 = file_sha256(path)
+            except OSError:
+                return None  # the worker's decode reports why, as for any unreadable file
+            stored = db.issue_by_sha256(sha256)
+            return _skipped(path, stored) if stored else None
+
+        jobs = ((path, known(path)) for path in files)  # lazily: a copy finds its twin
+        try:
+            for batch in store_in_batches(db, preparer.map(jobs, lambda job: (
+                    job[0] if job[1] is None else None))):
+                for written in batch:
+                    results.append(_result(db, written))
+                    if on_result is not None:
+                        on_result(results[-1])
+        except WorkerError as exc:
+            log.error("%s", exc)
+            for path in files[len(results):]:
+                results.append(IngestResult(path, "error", f"{path.name}: not ingested: {exc}"))
+                if on_result is not None:
+                    on_result(results[-1])
     return results
+
+
+def _size(files: Iterable[Path]) -> int:
+    total = 0
+    for path in files:
+        try:
+            total += path.stat().st_size
+        except OSError:
+            pass  # reported when it is read
+    return total
+
+
+def _result(store: Store, written: Written) -> IngestResult:
+    path, skipped = written.item  # type: ignore[misc]
+    prepared, outcome = written.prepared, written.outcome
+    if prepared is None:
+        return skipped
+    if prepared.failed == "decode":
+        return IngestResult(path, "failed", f"{path.name}: {prepared.error}")
+    if prepared.failed:
+        return IngestResult(path, "error", f"{path.name}: not ingested because of a fault in "
+                            f"digest, not in the file ({prepared.error})")
+    if isinstance(outcome, BaseException):  # the database's or our fault, not the file's
+        return IngestResult(path, "error", f"{path.name}: not stored ({outcome})")
+    assert prepared.parsed is not None
+    sha256 = prepared.parsed.issue.sha256
+    if outcome is None:  # the same bytes were stored meanwhile (a copy earlier in the run)
+        known = store.issue_by_sha256(sha256)
+        assert known is not None
+        return _skipped(path, known)
+    count = len(prepared.parsed.articles)
+    return IngestResult(path, "stored", f"{path.name}: stored {count} articles",
+                        issue_id=outcome, articles=count, sha256=sha256)
+
+
+def ingest_claimed(store: Store, preparer: Preparer, paths: Iterable[Path]
+                   ) -> Iterator[Verdict]:
+    """The inbox's `Ingestor.ingest_many`: one verdict per claimed file, in order, each
+    once its transaction committed. A file whose bytes are stored already is a duplicate
+    and is not parsed again; after a WorkerError the files taken and not done get it as
+    their (transient) verdict, and no more files are taken."""
+    pending: deque[tuple[Path, str, str | BaseException | None]] = deque()
+
+    def hashed() -> Iterator[tuple[Path, str, str | BaseException | None]]:
+        for path in paths:
+            try:
+                sha256 = file_sha256(path)
+            except OSError as exc:
+                job: tuple[Path, str, str | BaseException | None] = (path, "", Unreadable(exc))
+            else:
+                job = (path, sha256, "duplicate" if store.has_file(sha256) else None)
+            pending.append(job)
+            yield job
+
+    try:
+        for batch in store_in_batches(store, preparer.map(hashed(), lambda job: (
+                job[0] if job[2] is None else None))):
+            for written in batch:
+                path, sha256, verdict = pending.popleft()
+                yield path, sha256, _verdict(written, verdict)
+    except WorkerError as exc:
+        log.error("%s", exc)
+        while pending:
+            path, sha256, _ = pending.popleft()
+            yield path, sha256, exc
+
+
+def _verdict(written: Written, decided: str | BaseException | None) -> str | BaseException:
+    if decided is not None:
+        return decided
+    prepared, outcome = written.prepared, written.outcome
+    assert prepared is not None
+    if prepared.failed:
+        failure = prepared.exception()
+        assert failure is not None
+        return failure
+    if isinstance(outcome, BaseException):
+        return outcome
+    return "duplicate" if outcome is None else "ingested"
 
 
 def build_week(store: Store, config: Config, week: IsoWeek, env=None) -> RenderedDigest | None:

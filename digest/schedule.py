@@ -184,12 +184,16 @@ def weeks_to_mail(config: Config, store: Store, now: dt.datetime) -> list[IsoWee
 # -- the stages, wired to the store -------------------------------------------------------
 
 
-def store_ingestor(store: Store, ranker: pipeline.Summarizer) -> Ingestor:
+def store_ingestor(store: Store, ranker: pipeline.Summarizer,
+                   preparer: pipeline.Preparer | None = None) -> Ingestor:
     """Decode errors propagate (the inbox moves the file to failed/); storing is one
-    transaction keyed by sha256 (pipeline.store_decoded)."""
+    transaction keyed by sha256 (pipeline.store_decoded). With a `preparer`, files are
+    decoded, parsed and ranked by its workers and stored in batches (ingest_claimed)."""
     def ingest(path: Path) -> object:
         return pipeline.store_decoded(store, decode.read_issue_file(path), ranker, path)
-    return Ingestor(is_stored=store.has_file, ingest=ingest)
+    many = None if preparer is None else (
+        lambda paths: pipeline.ingest_claimed(store, preparer, paths))
+    return Ingestor(is_stored=store.has_file, ingest=ingest, ingest_many=many)
 
 
 def undelivered(themes: Sequence[Theme], theme_names: Sequence[str], delivered: set[int]
@@ -253,6 +257,19 @@ def store_composer(config: Config, store: Store, now: dt.datetime) -> deliver.Co
 
 
 # -- one cycle ----------------------------------------------------------------------------
+
+
+def waiting_bytes(config: Config) -> int | None:
+    """How much the inbox holds (claimed files included): a few small files are ranked in
+    this process rather than by workers started for them (workers.SMALL_RUN_BYTES)."""
+    total = sum(st.st_size for st in inbox_candidates(config).values())
+    claimed = Path(config.paths.inbox) / CLAIM_DIR
+    try:
+        if claimed.is_dir() and not claimed.is_symlink():
+            total += sum(p.stat().st_size for p in claimed.iterdir() if p.is_file())
+    except OSError:
+        return None  # the scan itself reports what is wrong
+    return total
 
 
 @dataclass
@@ -356,22 +373,25 @@ def run_once(config: Config, *, tracker: StabilityTracker | None = None,
     report = RunReport()
     ranker = ranker or pipeline.LazyRanker(config)
     with open_store(config) as store:
-        ingestor = store_ingestor(store, ranker)
-
         def record(outcome: InboxOutcome) -> None:
             record_result(store.conn, outcome)
             report.inbox.append(outcome)
 
-        try:
-            if tracker is not None:
-                process_inbox(config, tracker, ingestor, on_result=record,
-                              should_stop=should_stop)
-            else:
-                wait_and_process_inbox(config, ingestor, on_result=record,
-                                       should_stop=should_stop)
-        except NotTheFilesFault as exc:
-            report.fault = str(exc)
-            log.error("%s", exc)
+        # Workers for the inbox only (started on the first file to parse), gone before the
+        # weeks are built. With [ingest].workers = 1, `ranker` does the work here.
+        with pipeline.Preparer(config, ranker=ranker,
+                               input_bytes=waiting_bytes(config)) as preparer:
+            ingestor = store_ingestor(store, ranker, preparer)
+            try:
+                if tracker is not None:
+                    process_inbox(config, tracker, ingestor, on_result=record,
+                                  should_stop=should_stop)
+                else:
+                    wait_and_process_inbox(config, ingestor, on_result=record,
+                                           should_stop=should_stop)
+            except NotTheFilesFault as exc:
+                report.fault = str(exc)
+                log.error("%s", exc)
         for week, issues in weeks_to_build(config, store, now()).items():
             if should_stop():
                 break

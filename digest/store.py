@@ -295,7 +295,20 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception. Inside a transaction
+        already open (a writer committing a batch of files at once), a savepoint of it: each
+        part still lands whole or not at all, and nothing is durable before the outer
+        COMMIT."""
+        if self.conn.in_transaction:
+            self.conn.execute("SAVEPOINT part")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK TO part")
+                self.conn.execute("RELEASE part")
+                raise
+            self.conn.execute("RELEASE part")
+            return
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn

@@ -28,8 +28,9 @@ def test_each_encoding_reads_the_same(tmp_path, encoding, prefix):
     path = tmp_path / "issue.txt"
     path.write_bytes(prefix + SAMPLE.encode(encoding))
     decoded = decode.read_issue_file(path)
-    assert decoded.text.split("\n")[5] == "东昌府讯 8月19日，会议召开。"  # indent gone
-    assert "\r" not in decoded.text and "\u3000" not in decoded.text
+    # the full-width indent stays for the parser (it marks a paragraph)
+    assert decoded.text.split("\n")[5] == "\u3000\u3000东昌府讯 8月19日，会议召开。"
+    assert "\r" not in decoded.text
     assert len(decoded.text.split("\n")) == len(SAMPLE.split("\r\n"))  # one line per line
     parsed = parse.parse_issue(decoded)
     assert parsed.issue.paper == "东昌时讯"
@@ -95,3 +96,46 @@ def test_cli_json_schema(tmp_path):
     assert article["date"] == "2022-08-18"
     assert all(isinstance(p, str) for p in article["paragraphs"])
     assert {"text", "reason"} <= set(doc["non_article"][0])
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\x07", "\x1b", "\x7f", "\x80", "\x9f", "\ufffe",
+                                 "\uffff", "\ud800", "\udfff"])
+def test_controls_noncharacters_and_lone_surrogates_never_reach_the_text(bad):
+    text = decode.normalise_text(f"标题{bad}一\n\u3000\u3000正文{bad}。\t完")
+    assert bad not in text
+    assert text == "标题一\n\u3000\u3000正文。 完"
+
+
+def test_next_line_control_becomes_a_space():
+    assert decode.normalise_line("前\x85后") == "前 后"
+
+
+def test_nul_anywhere_marks_binary(tmp_path):
+    path = tmp_path / "late-nul.txt"
+    path.write_bytes(SAMPLE.encode("utf-8") * 2000 + b"\x00" + SAMPLE.encode("utf-8"))
+    with pytest.raises(decode.DecodeError) as info:
+        decode.read_issue_file(path)
+    assert "binary" in str(info.value)
+
+
+def test_mixed_encoding_nonsense_is_refused(tmp_path):
+    # UTF-8 bytes read as GBK: still CJK, but rare CJK on every line
+    seed = (SEEDS / "004_a00776a20fa094f5.txt").read_text(encoding="utf-8")
+    garbage = seed.encode("utf-8").decode("gbk", errors="ignore")
+    assert decode.garbage_reason(garbage, "gb18030") is not None
+    assert "nonsense" in decode.garbage_reason(garbage, "gb18030")
+    path = tmp_path / "mixed.txt"
+    path.write_bytes(garbage.encode("gb18030"))
+    with pytest.raises(decode.DecodeError) as info:
+        decode.read_issue_file(path)
+    assert "mixed.txt" in str(info.value) and "nonsense" in str(info.value)
+
+
+def test_mostly_replacement_characters_are_refused():
+    text = "新华社北京电" + "\ufffd" * 200
+    assert "replacement" in decode.garbage_reason(text, "utf-8")
+
+
+def test_real_issues_are_not_taken_for_garbage():
+    for path in sorted(SEEDS.glob("*.txt")):
+        assert decode.garbage_reason(path.read_text(encoding="utf-8"), "utf-8") is None

@@ -103,3 +103,20 @@ def test_the_seeds_satisfy_the_invariant():
         text = path.read_text(encoding="utf-8")
         check_every_line_placed(text, _parse(text))
         assert not re.search(r"\s{2,}", "".join(a.title or "" for a in _parse(text).articles))
+
+
+LAYOUT_FURNITURE = ["学 习 时 报", "新华每日电讯  2026年4月28日  第01版  要闻", "第3版 理论前沿", "A01版",
+                    "（作者系某大学教授）", "新华社北京4月26日电", "本报记者 张三", "——副题的样子",
+                    "本期导读", "广告"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(SEED_LINES + FURNITURE + LAYOUT_FURNITURE),
+                          st.sampled_from(["", "\u3000\u3000", "## ", "### ", "  "]),
+                          st.sampled_from(["\n", "\n\n", "\n\n\n"])),
+                min_size=1, max_size=80))
+def test_generated_issues_in_every_layout(items):
+    """Lines dressed as the three layouts do it: full-width indents (epaper), `##`/`###`
+    headings (markdown), blank lines between everything or none, empty 引题 lines."""
+    text = "".join(prefix + line + sep for line, prefix, sep in items)
+    check_every_line_placed(text, _parse(text))

