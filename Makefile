@@ -12,13 +12,21 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
+# The ranker's loops are compiled by numba on first use (10-30 s) and cached next to the code
+# (digest/__pycache__): compile them here, with the time shown, not in the middle of a command.
+$(BIN)/.compiled: $(BIN)/.installed $(wildcard digest/rank*.py) digest/text.py
+	@echo "compiling the ranker's loops (numba; once after installing or changing them)..."
+	@$(BIN)/python -c 'from digest.rank import compile_loops; \
+		print(f"compiled in {compile_loops():.1f} s, cached in digest/__pycache__")'
+	@touch $@
+
 # Ingest seeds/ into .digest/digest.db (files already stored are skipped), then build every
 # week's digest, index.html and feed.xml into out/. Safe to run again: it rebuilds.
-run: $(BIN)/.installed
+run: $(BIN)/.compiled
 	$(BIN)/digest ingest seeds/
 	$(BIN)/digest build --all --out out
 
-test: $(BIN)/.installed
+test: $(BIN)/.compiled
 	@sh bench/install-chromium.sh
 	$(BIN)/pytest -q
 
@@ -30,10 +38,10 @@ $(REF)/bin/.installed: bench/requirements-ref.txt
 	$(REF)/bin/pip install -q -r bench/requirements-ref.txt
 	touch $@
 
-parity: $(BIN)/.installed $(REF)/bin/.installed
+parity: $(BIN)/.compiled $(REF)/bin/.installed
 	$(BIN)/python bench/parity.py
 
-bench: $(BIN)/.installed $(REF)/bin/.installed
+bench: $(BIN)/.compiled $(REF)/bin/.installed
 	$(BIN)/python bench/bench.py
 
 # The parser's line labeller, from the seeds gold and the dev papers in ../shared (never

@@ -1,6 +1,8 @@
 """The `digest` command: a thin click layer that wires the stages together.
 
-No behaviour lives here beyond reading options, calling stage functions and printing.
+No behaviour lives here beyond reading options, calling stage functions and printing. Each
+command imports the stages it uses when it runs: `digest --help`, `--version` and `status`
+must not pay for numba, numpy, scipy or jieba (a test checks).
 """
 
 from __future__ import annotations
@@ -8,13 +10,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from . import decode, parse as parse_stage
-from . import rank as rank_stage
-from .config import Config, ConfigError, load_config
 from .sanitize import shown
+
+if TYPE_CHECKING:
+    from .config import Config
 
 
 def _config(ctx: click.Context) -> Config:
@@ -27,11 +30,14 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="digest", prog_name="digest")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="config.toml to use (default: $DIGEST_CONFIG or ./config.toml).")
 @click.pass_context
 def main(ctx: click.Context, config_path: Path | None) -> None:
     """Turn newspaper issue files into a weekly digest."""
+    from .config import ConfigError, load_config  # not needed by --help and --version
+
     try:
         config = load_config(config_path, must_exist=config_path is not None)
     except ConfigError as exc:
@@ -41,6 +47,8 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 
 def _parsed_issues(files: tuple[Path, ...], failures: list[str]):
     """Parse each file in turn; an unreadable one is reported, recorded, and skipped."""
+    from . import decode, parse as parse_stage
+
     for path in files:
         try:
             yield path, parse_stage.parse_issue(decode.read_issue_file(path))
@@ -55,6 +63,8 @@ def _parsed_issues(files: tuple[Path, ...], failures: list[str]):
               "for several files).")
 def parse_cmd(files: tuple[Path, ...], as_json: bool) -> None:
     """Parse issue FILES into articles and print an outline (or JSON)."""
+    from . import parse as parse_stage
+
     results, failures = [], []
     for _, issue in _parsed_issues(files, failures):
         results.append(issue)
@@ -82,6 +92,8 @@ def summarize_cmd(ctx: click.Context, files: tuple[Path, ...], as_json: bool, js
     """Print the key sentences and keywords of each article of issue FILES."""
     if jsonl == bool(files):
         _fail("give issue FILES, or --jsonl to read JSON Lines from standard input")
+    from . import rank as rank_stage
+
     ranker = rank_stage.Ranker(_config(ctx))
     if jsonl:
         errors = 0
@@ -296,6 +308,7 @@ def run_cmd(ctx: click.Context, dry_run: bool, now_text: str | None, verbose: in
     (a missing inbox, an unset password variable); 3 an inbox file failed (see failed/);
     4 a mail waits for a retry; 5 a mail was given up. Several: the highest."""
     from . import schedule
+    from .config import ConfigError
     from .ingest import UnsafeFolder
     from .store import StoreError
 
@@ -326,6 +339,7 @@ def serve_cmd(ctx: click.Context, verbose: int, quiet: int) -> None:
     Stops cleanly (exit 0) on SIGTERM or Ctrl-C; exit status 1 when another instance holds
     the state folder, 2 for a bad config (checked before starting: folders, password)."""
     from . import schedule
+    from .config import ConfigError
 
     _service_logging("INFO", verbose, quiet)
     try:

@@ -26,12 +26,16 @@ import bisect
 import dataclasses
 import functools
 import importlib.util
+import itertools
 import json
+import logging
 import math
 import queue
 import re
 import statistics
+import sys
 import threading
+import time
 from itertools import repeat
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
@@ -44,6 +48,26 @@ from .model import Article, KeySentence, KeywordCandidate, ParsedIssue, Summary
 from .text import (SentenceSpan, Tokenizer, load_stopwords, make_tokenizer, read_user_dict,
                    sentence_bounds, split_sentences_textrank4zh)
 from . import rank_names, rank_sentences
+
+
+def _load_numba_arrays_without_scipy() -> None:
+    """numba's array support, loaded at the first compiled call, imports scipy.linalg (0.05-0.3
+    s, 30 MiB) only to find a BLAS for np.dot, which no loop here uses: load it now with
+    scipy hidden. Later imports of scipy (the themes stage) are not affected."""
+    hidden = "scipy.linalg"
+    if hidden in sys.modules or "numba.np.arraymath" in sys.modules:
+        return
+    sys.modules[hidden] = None  # type: ignore[assignment]  # its import fails
+    try:
+        import numba.np.arraymath  # noqa: F401
+    except ImportError:
+        pass
+    finally:
+        if hidden in sys.modules and sys.modules[hidden] is None:
+            del sys.modules[hidden]
+
+
+_load_numba_arrays_without_scipy()
 
 # ---------------------------------------------------------------------------------------------
 # How many sentences
@@ -249,12 +273,16 @@ class Textrank4zhEngine:
 # Default mode
 
 
+def jieba_idf_path() -> Path:
+    spec = importlib.util.find_spec("jieba")  # found, not imported
+    return Path(spec.submodule_search_locations[0]) / "analyse" / "idf.txt"
+
+
 @functools.lru_cache(maxsize=1)
 def jieba_idf() -> tuple[dict[str, float], float]:
     """jieba's IDF table (from a large general corpus, shipped with jieba) and its median,
     which jieba itself uses for unknown words."""
-    spec = importlib.util.find_spec("jieba")
-    path = Path(spec.submodule_search_locations[0]) / "analyse" / "idf.txt"
+    path = jieba_idf_path()
     table = {}
     with path.open(encoding="utf-8") as fh:
         for line in fh:
@@ -280,6 +308,14 @@ _WORDY = re.compile(r"[0-9A-Za-z\u3400-\u9fff\uf900-\ufaff]")
 # CJK character; is a content word (sentence similarity); is a keyword candidate; is one of
 # the boilerplate words above.
 WORDY, CONTENT, VERTEX, DIRECTIVE, ATTENDANCE, EVENT = (1 << i for i in range(6))
+# The bits a tagger's flag, and a word, give (Lexicon._extend).
+_FLAG_BITS = {flag: CONTENT * (flag in SENTENCE_FLAGS) | VERTEX * (flag in KEYWORD_FLAGS)
+              for flag in SENTENCE_FLAGS | KEYWORD_FLAGS}
+_WORD_BITS: dict[str, int] = {}
+for _words, _bit in ((DIRECTIVE_WORDS, DIRECTIVE), (ATTENDANCE_WORDS, ATTENDANCE),
+                     (EVENT_WORDS, EVENT)):
+    for _word in _words:
+        _WORD_BITS[_word] = _WORD_BITS.get(_word, 0) | _bit
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -355,6 +391,35 @@ def _table_lookup_batch(codes, articles, slots, hashes, pool, starts, lengths):
     return ids, counts
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _table_add_missing(codes, ids, slots, hashes, pool, starts, lengths, count, used):
+    """Gives each word of ``codes`` whose id is -1 (unknown to ``_table_lookup_batch``) its
+    id, adding new words to the table in order of first occurrence, from id ``count`` on;
+    the arrays must have room (``WordTable.lookup_adding``). Returns the new count and the
+    new end of the pool."""
+    n, t, start = len(codes), 0, 0
+    for i in range(n + 1):
+        code = codes[i] if i < n else 1
+        if code > 1:
+            continue
+        if i > start:
+            if ids[t] == -1:
+                key = _fnv1a(codes, start, i)
+                found = _table_find(codes, start, i, key, slots, hashes, pool, starts,
+                                    lengths)
+                if found < 0:
+                    found = count
+                    hashes[found], starts[found], lengths[found] = key, used, i - start
+                    pool[used:used + i - start] = codes[start:i]
+                    used += i - start
+                    _table_insert(slots, hashes, found)
+                    count += 1
+                ids[t] = found
+            t += 1
+        start = i + 1
+    return count, used
+
+
 _SEPARATORS = re.compile("[\0\1]")
 
 
@@ -414,6 +479,149 @@ class WordTable:
         return _table_lookup_batch(codes, len(articles), self.slots, self.hashes, self.pool,
                                    self.starts, self.lengths)
 
+    def lookup_adding(self, articles: Sequence[str]) -> tuple[np.ndarray, np.ndarray, int]:
+        """``lookup``, adding the words it does not know, in order of first occurrence
+        (ids from the returned count on): one compiled pass, so that text full of new words
+        costs little more than known text. Raises ValueError where ``lookup`` gives -2."""
+        codes = np.frombuffer("\1".join(articles).encode("utf-32-le"), np.uint32)
+        ids, counts = _table_lookup_batch(codes, len(articles), self.slots, self.hashes,
+                                          self.pool, self.starts, self.lengths)
+        first = self.count
+        if len(ids) and ids[0] == -2:
+            raise ValueError("a word holds NUL or U+0001: clean the texts before cutting")
+        missing = int(np.count_nonzero(ids == -1))
+        if missing:
+            most = first + missing  # an upper bound: a new word may occur more than once
+            self.hashes, self.starts, self.lengths = (
+                grown(a, most) for a in (self.hashes, self.starts, self.lengths))
+            self.pool = grown(self.pool, self.used + len(codes))
+            if 2 * most > len(self.slots):  # keep probes short: at most half full
+                size = len(self.slots)
+                while size < 2 * most:
+                    size *= 2
+                self.slots = np.full(size, -1, np.int64)
+                _table_rehash(self.slots, self.hashes, self.count)
+            self.count, self.used = _table_add_missing(
+                codes, ids, self.slots, self.hashes, self.pool, self.starts, self.lengths,
+                self.count, self.used)
+        return ids, counts, first
+
+    def words(self, first: int) -> list[str]:
+        """The words of ids ``first`` to the last, as strings."""
+        if first >= self.count:
+            return []
+        start = int(self.starts[first])
+        text = self.pool[start:self.used].tobytes().decode("utf-32-le")
+        ends = (self.starts[first:self.count] + self.lengths[first:self.count] - start)
+        begins = (self.starts[first:self.count] - start).tolist()
+        return [text[b:e] for b, e in zip(begins, ends.tolist())]
+
+
+# Punctuation that jieba never joins to a word: the tokenizer cuts the text between two of
+# them as it cuts the whole (it segments each run of CJK letters and digits on its own).
+_CLAUSE_BREAKS = frozenset("，。！？；：、（）《》“”‘’\n")
+
+
+def _line_end(text: str, offset: int) -> int:
+    end = text.find("\n", offset)
+    return len(text) if end < 0 else end
+
+
+class IdfTable:
+    """jieba's IDF table (``jieba_idf``) as a compiled word table: a batch of words looked up
+    in one call. Built from idf.txt once and kept in ``<state>/cache/`` as numpy arrays,
+    which load in a few milliseconds where parsing the 270,000 lines into a dict took 0.2 s
+    of every start. The cache file names its format and the source file's size and
+    modification time; it is written atomically (temporary file, then rename), and one
+    that is stale, unreadable or corrupt is rebuilt."""
+
+    VERSION = 1
+    ARRAYS = ("hashes", "starts", "lengths", "pool")  # the slots are rebuilt: 8 MB less
+
+    def __init__(self, table: WordTable, values: np.ndarray, median: float) -> None:
+        self.table, self.values, self.median = table, values, median
+
+    @classmethod
+    def load(cls, cache_dir: Path | None) -> "IdfTable":
+        source = jieba_idf_path()
+        stat = source.stat()
+        stamp = np.array([cls.VERSION, stat.st_size, stat.st_mtime_ns], np.int64)
+        cache = cache_dir / f"idf-v{cls.VERSION}.npz" if cache_dir is not None else None
+        if cache is not None:
+            try:
+                with np.load(cache, allow_pickle=False) as data:
+                    if np.array_equal(data["stamp"], stamp):
+                        table = WordTable()
+                        for name in cls.ARRAYS:
+                            setattr(table, name, data[name])
+                        table.count = count = len(data["values"])
+                        table.used = len(table.pool)
+                        if not (len(table.hashes) == len(table.starts) == len(table.lengths)
+                                == count and (table.starts + table.lengths <= table.used).all()):
+                            raise ValueError("inconsistent arrays")
+                        size = 1 << max(12, (2 * count - 1).bit_length())
+                        table.slots = np.full(size, -1, np.int64)
+                        _table_rehash(table.slots, table.hashes, count)
+                        return cls(table, data["values"], float(data["median"]))
+            except Exception:  # noqa: BLE001 - missing, unreadable, corrupt: rebuilt below
+                pass
+        built = cls.build(source)
+        if cache is not None:
+            built.save(cache, stamp)
+        return built
+
+    @classmethod
+    def build(cls, source: Path) -> "IdfTable":
+        table, median = jieba_idf()
+        table_ = WordTable()
+        words = list(table)  # dict order: each word once, its last value
+        ids, _, _ = table_.lookup_adding(["\0".join(words)])
+        values = np.zeros(table_.count)
+        values[ids] = np.fromiter(table.values(), float, len(table))
+        jieba_idf.cache_clear()  # the dict is not needed any more
+        return cls(table_, values, median)
+
+    def save(self, path: Path, stamp: np.ndarray) -> None:
+        import os
+        import tempfile
+
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    t = self.table
+                    np.savez(fh, stamp=stamp, values=self.values, median=self.median,
+                             hashes=t.hashes[:t.count], starts=t.starts[:t.count],
+                             lengths=t.lengths[:t.count], pool=t.pool[:t.used])
+                os.replace(tmp, path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError:
+            pass  # a read-only state folder: the table is rebuilt at every start
+
+    def get(self, word: str) -> float | None:
+        """IDF of one word, None if the table does not have it (as ``dict.get``)."""
+        if not word or "\0" in word or "\1" in word:
+            return None
+        ids, _ = self.table.lookup([word])
+        return float(self.values[ids[0]]) if ids[0] >= 0 else None
+
+    def lookup(self, words: Sequence[str]) -> np.ndarray:
+        """IDF of each word; the median for a word the table does not have."""
+        if not words:
+            return np.zeros(0)
+        # An empty word or one holding a separator is in no table: look up "\2" instead.
+        probe = [w if w and "\0" not in w and "\1" not in w else "\2" for w in words]
+        ids, _ = self.table.lookup(["\0".join(probe)])
+        return np.where(ids >= 0, self.values[np.maximum(ids, 0)], self.median)
+
+
+@functools.lru_cache(maxsize=4)
+def idf_table(cache_dir: Path | None) -> IdfTable:
+    return IdfTable.load(cache_dir)
+
 
 class Lexicon(dict):
     """Token key -> id, shared by the articles a Ranker sees, with per-id attributes in numpy
@@ -429,10 +637,10 @@ class Lexicon(dict):
     ATTRIBUTES = {"word": np.int64, "length": np.int64, "flags": np.uint8}
 
     def __init__(self, stopwords: frozenset[str], flags_follow_words: bool,
-                 max_size: int = 300_000) -> None:
+                 max_size: int = 300_000, cache_dir: Path | None = None) -> None:
         super().__init__()
         self._stopwords = stopwords
-        self._idf, self._median_idf = jieba_idf()
+        self._idf = idf_table(cache_dir)
         self.flags_follow_words = flags_follow_words
         self._max_size = max_size
         self._reset()
@@ -481,61 +689,98 @@ class Lexicon(dict):
         One string an article, not a list of words: a batch's 25,000 word objects kept
         alive until the batch is ranked cost more than cutting them (memory, not
         arithmetic). Returns the ids and each article's number of words."""
-        ids, counts = self.table.lookup(joined)
-        if len(ids) and ids[0] == -2:
-            raise ValueError("a word holds NUL or U+0001: clean the texts before cutting")
-        missing = np.flatnonzero(ids < 0)
-        if len(missing):
-            first = np.cumsum(counts) - counts
-            owner = np.searchsorted(first, missing, side="right") - 1
-            words: dict[int, list[str]] = {}
-            in_context: dict[int, list] = {}
-            for at, a in zip(missing.tolist(), owner.tolist()):
-                if a not in words:
-                    words[a] = joined[a].split("\0")
-                ids[at] = self._new_word(words[a], at - int(first[a]), texts[a], tag,
-                                         in_context.setdefault(a, []))
+        first = len(self)
+        ids, counts, table_first = self.table.lookup_adding(joined)
+        assert table_first == first  # the table and the lexicon count additions alike
+        words = self.table.words(first)
+        if words:
+            flags = self._flags_of(words, first, ids, counts, self.table.lengths, texts, tag)
+            self._extend(words, words, flags, in_table=True)
         return ids, counts
 
-    def _new_word(self, words: Sequence[str], i: int, text: str,
-                  tag: Callable[[str], list[tuple[str, str]]], in_context: list) -> int:
-        """The id of ``words[i]``, added if new. Its flag comes from tagging it alone; a
-        dictionary word that does not come back whole (its parts outscore it alone: 必成,
-        建在) takes it from tagging the whole text, once (``in_context`` keeps that)."""
-        word = words[i]
-        if word in self:  # new earlier in this article or batch
-            return self[word]
-        alone = tag(word)
-        if len(alone) == 1:
-            return self._add(word, word, alone[0][1])
-        if not in_context:
-            in_context.extend(tag(text))
-        return self._add(word, word, in_context[i][1])
+    @staticmethod
+    def _flags_of(words: Sequence[str], first: int, ids: np.ndarray, counts: np.ndarray,
+                  lengths: np.ndarray, texts: Sequence[str],
+                  tag: Callable[[str], list[tuple[str, str]]]) -> list[str]:
+        """The tagger's flags of new words (ids ``first`` on). A flag belongs to the word
+        (``flags_follow_words``), so all the new words of a batch are tagged in one call,
+        a line each (tagging each word alone took 25 us a word). A word that does not come
+        back whole there (a word the HMM found in context, or a dictionary word whose parts
+        outscore it alone: 必成, 建在) takes its flag from tagging the clause of its first
+        occurrence (between punctuation marks: the tokenizer cuts each run of letters on its
+        own, so the clause gives the tokens the whole text does, for a fraction of the
+        time), else its line, else the whole text. Any tagging that returns the word whole
+        gives its flag. ``lengths``: characters of each id."""
+        alone = dict(tag("\n".join(words)))
+        flags = [alone.get(word) for word in words]
+        if None not in flags:
+            return flags
+        missed = [k for k, flag in enumerate(flags) if flag is None]
+        occurs = {}  # id -> batch position of its first occurrence
+        for at in np.flatnonzero(np.isin(ids, np.array(missed) + first)).tolist():
+            occurs.setdefault(int(ids[at]), at)
+        ends = np.cumsum(counts)
+        in_line: dict[tuple[int, int], dict[str, str]] = {}
+        for k in missed:
+            at = occurs[first + k]
+            a = int(np.searchsorted(ends, at, side="right"))
+            t0 = int(ends[a] - counts[a])
+            text = texts[a]
+            offset = int(lengths[ids[t0:at]].sum())
+            begin, end = offset, offset + len(words[k])
+            while begin > 0 and text[begin - 1] not in _CLAUSE_BREAKS:
+                begin -= 1
+            while end < len(text) and text[end] not in _CLAUSE_BREAKS:
+                end += 1
+            for begin, end in ((begin, end), (text.rfind("\n", 0, offset) + 1,
+                                              _line_end(text, offset)), (0, len(text))):
+                if (a, begin, end) not in in_line:
+                    in_line[a, begin, end] = dict(tag(text[begin:end]))
+                flags[k] = in_line[a, begin, end].get(words[k])
+                if flags[k] is not None:
+                    break
+            else:  # cannot happen: the word is one of the text's tokens
+                flags[k] = tag(text)[at - t0][1]
+        return flags
 
     def _add(self, key: str, word: str, flag: str) -> int:
-        index = len(self)
+        self._extend([key], [word], [flag], in_table=False)
+        return len(self) - 1
+
+    def _extend(self, keys: Sequence[str], words: Sequence[str], flags: Sequence[str],
+                in_table: bool) -> None:
+        """Adds new tokens (ids from ``len(self)`` on); ``in_table``: the word table has
+        them already."""
+        first = len(self)
+        last = first + len(keys)
         for name in self.ATTRIBUTES:
-            setattr(self, name, grown(getattr(self, name), index + 1))
-        text = word.strip().lower()  # "GDP" and "gdp" are one word
-        wordy = bool(_WORDY.search(text))
-        content = wordy and text not in self._stopwords
-        word_id = self.word[index] = self.words.setdefault(text, len(self.words))
-        self.word_idf = grown(self.word_idf, word_id + 1)
-        self.word_idf[word_id] = self._idf.get(text, self._median_idf)
-        self.length[index] = len(word)
-        self.flags[index] = (
-            WORDY * wordy
-            | CONTENT * (content and flag in SENTENCE_FLAGS)
-            | VERTEX * (content and flag in KEYWORD_FLAGS and len(text) >= 2
-                        and not text.isdigit())
-            | DIRECTIVE * (text in DIRECTIVE_WORDS)
-            | ATTENDANCE * (text in ATTENDANCE_WORDS)
-            | EVENT * (text in EVENT_WORDS))
-        self[key] = index
-        self.spelling.append(word)
-        if self.flags_follow_words:
-            self.table.add(key)  # same id: both count additions from 0
-        return index
+            setattr(self, name, grown(getattr(self, name), last))
+        # Column by column over the new words (comprehensions and numpy, not one Python
+        # statement per word and attribute): on text full of new words this is most of
+        # what learning a word costs.
+        vocabulary = self.words
+        known = len(vocabulary)
+        texts = [word.strip().lower() for word in words]  # "GDP" and "gdp" are one word
+        wordy = np.array([_WORDY.search(text) is not None for text in texts], bool)
+        content = wordy & np.array([text not in self._stopwords for text in texts], bool)
+        by_flag = np.array([_FLAG_BITS.get(flag, 0) for flag in flags], np.uint8)
+        vertex = content & (by_flag & VERTEX != 0) & np.array(
+            [len(text) >= 2 and not text.isdigit() for text in texts], bool)
+        bits = (WORDY * wordy | CONTENT * (content & (by_flag & CONTENT != 0))
+                | VERTEX * vertex
+                | np.array([_WORD_BITS.get(text, 0) for text in texts], np.uint8))
+        word_ids = [vocabulary.setdefault(text, len(vocabulary)) for text in texts]
+        self.word_idf = grown(self.word_idf, len(vocabulary))
+        self.word_idf[known:len(vocabulary)] = self._idf.lookup(
+            list(itertools.islice(vocabulary, known, None)))
+        self.word[first:last] = word_ids
+        self.length[first:last] = [len(word) for word in words]
+        self.flags[first:last] = bits
+        self.update(zip(keys, range(first, last)))
+        self.spelling.extend(words)
+        if self.flags_follow_words and not in_table:
+            for key in keys:
+                self.table.add(key)  # same id: both count additions from 0
 
 
 # The default engine's arithmetic runs in compiled loops (numba), one article at a time. With
@@ -948,10 +1193,11 @@ class DefaultEngine:
     protected: frozenset[str] = frozenset()  # user dictionary words: never joined into names
 
     def __init__(self, tokenizer: Tokenizer, stopwords: frozenset[str],
-                 min_sentence_chars: int) -> None:
+                 min_sentence_chars: int, cache_dir: Path | None = None) -> None:
         self.tokenizer = tokenizer
         self.min_sentence_chars = min_sentence_chars
-        self.lexicon = Lexicon(stopwords, getattr(tokenizer, "flags_follow_words", False))
+        self.lexicon = Lexicon(stopwords, getattr(tokenizer, "flags_follow_words", False),
+                               cache_dir=cache_dir)
 
     def analyse_batch(self, items: Sequence[tuple[str, str | None]],
                       count: Callable[[int], int], keywords: int, budget: int | None
@@ -1132,6 +1378,40 @@ class _Batch:
 
 
 # ---------------------------------------------------------------------------------------------
+# Compiling
+
+_log = logging.getLogger(__name__)
+WARM_UP_TEXT = ("聊城市科技活动周今天启动。1. 全区将开展科普展览活动，GDP增长3.5%！”\n"
+                "会议要求：要落实，要加强。副区长参加。")
+
+
+def loops_compiled() -> bool:
+    """Whether numba's cache holds the default mode's compiled loops for this source; if
+    not, the first batch compiles them (10-30 s). Reads numba's cache index (numba's own
+    code: any surprise there counts as compiled, the message is only a courtesy)."""
+    try:
+        return bool(rank_batch._cache._cache_file._load_index())
+    except Exception:  # noqa: BLE001
+        return True
+
+
+def compile_loops() -> float:
+    """Compiles (or loads from the cache) every compiled loop the default mode uses; the
+    seconds it took. `make` runs it right after installing, so that no command stalls on
+    its first run."""
+    from .config import TextConfig
+
+    start = time.perf_counter()
+    tokenizer = make_tokenizer(TextConfig(tokenizer="rjieba"), Path("."))  # rjieba: no cache
+    engine = DefaultEngine(tokenizer, load_stopwords(), 6)
+    engine.analyse_batch([(WARM_UP_TEXT, "科技活动周")], lambda n: min(n, 3), 8, None)
+    table = WordTable()  # the per-word path (jieba backend, tests), called from Python
+    for i in range(3000):
+        table.add(f"词{i}")
+    return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------------------------
 # The stage's interface
 
 
@@ -1148,11 +1428,18 @@ class Ranker:
             # Exact reproduction needs textrank4zh's own tagger, jieba.posseg: rjieba tags
             # new words differently (1% of tokens on the seeds, 3 of 48 top-3s change).
             engine, text = Textrank4zhEngine, dataclasses.replace(text, tokenizer="jieba")
-        tokenizer = make_tokenizer(text, cache_dir=Path(config.paths.state) / "cache")
+        cache = Path(config.paths.state) / "cache"
+        tokenizer = make_tokenizer(text, cache_dir=cache)
         stopwords = load_stopwords(text.stopwords)
-        self.engine = engine(tokenizer, stopwords, text.min_sentence_chars)
+        if engine is DefaultEngine:
+            self.engine = DefaultEngine(tokenizer, stopwords, text.min_sentence_chars, cache)
+        else:
+            self.engine = Textrank4zhEngine(tokenizer, stopwords, text.min_sentence_chars)
         if text.user_dict and isinstance(self.engine, DefaultEngine):
             self.engine.protected = frozenset(w for w, _, _ in read_user_dict(text.user_dict))
+        if engine is DefaultEngine and not loops_compiled():
+            _log.warning("compiling the ranker's loops: the first run after installing takes "
+                         "15-40 s (then cached in %s)", Path(__file__).parent / "__pycache__")
 
     def summarize(self, text: str, title: str | None = None, top: int | None = None
                   ) -> Summary:

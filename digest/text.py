@@ -264,9 +264,15 @@ class RjiebaTokenizer:
     def __init__(self, user_dict: Path | None = None) -> None:
         import rjieba
 
-        self._jieba = rjieba.Jieba()
-        for word, freq, flag in read_user_dict(user_dict) if user_dict else ():
-            self._jieba.add_word(word, freq, flag)
+        if user_dict:
+            self._jieba = rjieba.Jieba()
+            for word, freq, flag in read_user_dict(user_dict):
+                self._jieba.add_word(word, freq, flag)
+        else:
+            # The instance rjieba builds on import, with its plain dictionary: loading
+            # another one would add 0.1 s to every start.
+            self._jieba = rjieba._DEFAULT_JIEBA if hasattr(rjieba, "_DEFAULT_JIEBA") \
+                else rjieba.Jieba()
         # Bound methods straight from the extension: no Python frame per call.
         self.cut = self._jieba.cut
         self.tag = self._jieba.tag

@@ -261,8 +261,9 @@ def test_word_table_matches_whole_words_only():
 
 def test_cutting_gives_the_same_flags_as_tagging(tmp_path):
     """The default mode cuts articles and looks words up; new words take their flag from
-    tagging them alone, or in context when they do not come back whole (建在, 必成): every
-    token of the seeds gets the flags that tagging the article would give it."""
+    tagging them all at once, a line each, or on the line where they occur when they do not
+    come back whole (建在, 必成): every token of the seeds gets the flags that tagging the
+    article would give it."""
     tokenizer = make_tokenizer(TextConfig(tokenizer="rjieba"), tmp_path)
     texts = [a.body for a in seed_articles()]
     by_cut = Lexicon(frozenset(), flags_follow_words=True)

@@ -1,0 +1,57 @@
+"""Fast start: commands that do not rank must not import the heavy stages' libraries.
+
+Checked on the real command in a fresh interpreter with ``-X importtime``, which lists every
+module imported; timings are for `make bench`, not for tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("numba", "numpy", "scipy", "jieba", "rjieba", "llvmlite")
+
+
+def imported_modules(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess, set[str]]:
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "digest.cli", *args],
+                          capture_output=True, text=True, cwd=cwd, env=os.environ.copy(),
+                          timeout=120)
+    modules = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines()
+               if line.startswith("import time:") and "|" in line}
+    return done, modules
+
+
+@pytest.mark.parametrize("args", [("--help",), ("--version",), ("status",),
+                                  ("summarize", "--help")])
+def test_light_commands_do_not_import_numba_numpy_scipy_or_jieba(args, tmp_path):
+    done, modules = imported_modules(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "digest.cli" in modules or "click" in modules  # the probe sees imports at all
+    heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
+    assert not heavy, f"digest {' '.join(args)} imported {heavy[:5]}"
+
+
+@pytest.mark.parametrize("args", [("--help",), ("--version",)])
+def test_help_and_version_do_not_even_read_the_config(args, tmp_path):
+    done, modules = imported_modules(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "digest.config" not in modules and "pydantic" not in modules
+
+
+def test_summarize_does_import_the_ranker(tmp_path, seed_files):
+    """The probe can tell: a command that ranks shows numba in the same listing."""
+    done, modules = imported_modules("summarize", str(seed_files[0]), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert {"numba", "numpy", "rjieba"} <= modules
+
+
+def test_version_names_the_package():
+    from importlib.metadata import version
+
+    done = subprocess.run([sys.executable, "-m", "digest.cli", "--version"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == f"digest, version {version('digest')}"
