@@ -38,6 +38,23 @@ def write_config(folder: Path, extra: str = "", *, state: Path | None = None) ->
     return load_config(path)
 
 
+def loopback_mail(port: int, extra: str = "", *, catch_up_weeks: int | None = None) -> str:
+    """TOML for a service that takes inbox files at once and mails the loopback server."""
+    if catch_up_weeks is not None:
+        extra = f"catch_up_weeks = {catch_up_weeks}\n{extra}"
+    return f"""[schedule]
+stable_seconds = 0
+
+[email]
+enabled = true
+host = "127.0.0.1"
+port = {port}
+security = "none"
+sender = "digest@example.org"
+{extra}
+"""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

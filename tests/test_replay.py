@@ -27,11 +27,12 @@ import pytest
 from digest import decode, parse
 
 from .conftest import SEEDS
-from .service_support import start_smtp, write_config
+from .service_support import loopback_mail, start_smtp, write_config
 
 pytestmark = pytest.mark.slow
 
 BASE_URL = "https://digest.example.org/weekly/"
+SUBJECT = 'subject = "{title} {week}：{headline} 致{name}"\n'
 SUBSCRIBERS = ("editor@example.org", "reader@example.org")
 
 
@@ -65,17 +66,7 @@ class Replay:
 [digest]
 base_url = "{BASE_URL}"
 
-[schedule]
-stable_seconds = 0
-
-[email]
-enabled = true
-host = "127.0.0.1"
-port = {port}
-security = "none"
-sender = "digest@example.org"
-subject = "{{title}} {{week}}：{{headline}} 致{{name}}"
-
+{loopback_mail(port, SUBJECT)}
 [[subscribers]]
 email = "editor@example.org"
 name = "编辑部"

@@ -22,7 +22,7 @@ from digest.config import ConfigError
 from digest.store import open_store
 
 from .conftest import SEEDS
-from .service_support import free_port, start_smtp, write_config
+from .service_support import free_port, loopback_mail, start_smtp, write_config
 
 ONE_WEEK_SEED = SEEDS / "001_aa6f3d7060990aff.txt"  # 2022-W35, mailed from 2022-09-05 08:00
 AFTER_W35 = dt.datetime(2022, 9, 5, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -38,18 +38,7 @@ def digest(config, *args: str, **kwargs) -> subprocess.CompletedProcess:
 
 def mail_config(tmp_path: Path, port: int, extra: str = ""):
     return write_config(tmp_path, f"""
-[schedule]
-stable_seconds = 0
-
-[email]
-enabled = true
-host = "127.0.0.1"
-port = {port}
-security = "none"
-sender = "digest@example.org"
-catch_up_weeks = 100000
-{extra}
-[[subscribers]]
+{loopback_mail(port, extra, catch_up_weeks=100000)}[[subscribers]]
 email = "reader@example.org"
 """)
 

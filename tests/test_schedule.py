@@ -19,7 +19,7 @@ from digest.config import DEFAULT_THEMES
 from digest.weeks import IsoWeek
 
 from .conftest import SEEDS
-from .service_support import start_smtp, write_config
+from .service_support import loopback_mail, start_smtp, write_config
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SEED_FILES = sorted(SEEDS.glob("*.txt"))
@@ -32,18 +32,7 @@ THEMES_TOML = "".join(
 
 def service_config(tmp_path: Path, port: int, extra_email: str = ""):
     return write_config(tmp_path, f"""
-[schedule]
-stable_seconds = 0
-
-[email]
-enabled = true
-host = "127.0.0.1"
-port = {port}
-security = "none"
-sender = "digest@example.org"
-catch_up_weeks = 2
-{extra_email}
-
+{loopback_mail(port, extra_email, catch_up_weeks=2)}
 [[subscribers]]
 email = "all@example.org"
 
