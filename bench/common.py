@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -22,6 +23,22 @@ GOLD = ROOT / "tests" / "gold"
 REF_PYTHON = ROOT / ".venv-ref" / "bin" / "python"
 REF_SCRIPT = ROOT / "bench" / "ref_textrank4zh.py"
 CACHE = ROOT / "bench" / "results" / "cache"
+DEV = ROOT.parent / "shared" / "dev" / "issues"
+_LETTERS = re.compile(r"[0-9A-Za-z\u3400-\u9fff]")
+
+
+def dev_bodies() -> Iterator[tuple[dict, str]]:
+    """(manifest row, body text) of each dev-paper article with a body of 20 letters or more
+    (the scorer's rule: photos, banners and 本期导读 left out), in manifest order."""
+    files: dict[str, str] = {}
+    with (DEV / "MANIFEST.jsonl").open(encoding="utf-8") as manifest:
+        for line in manifest:
+            row = json.loads(line)
+            text = files.setdefault(row["issue_file"],
+                                    (DEV / row["issue_file"]).read_text(encoding="utf-8"))
+            body = text[row["body_start"]:row["char_end"]]
+            if len(_LETTERS.findall(body)) >= 20:
+                yield row, body
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ import argparse
 import dataclasses
 import json
 import random
-import re
 import sys
 import time
 from pathlib import Path
@@ -32,25 +31,17 @@ sys.path.insert(0, str(ROOT))
 from digest.config import load_config  # noqa: E402
 from digest.model import Article, StoredArticle  # noqa: E402
 from digest.weeks import IsoWeek  # noqa: E402
+from common import dev_bodies  # noqa: E402
 
-DEV = ROOT.parent / "shared" / "dev" / "issues"
 RESULTS = ROOT / "bench" / "results"
-_TEXT = re.compile(r"[0-9A-Za-z\u3400-\u9fff]")
 WEEK = IsoWeek(2026, 18)
 
 
 def dev_articles(config) -> list[StoredArticle]:
     from digest.rank import Ranker
 
-    rows = [json.loads(line) for line in (DEV / "MANIFEST.jsonl").open(encoding="utf-8")]
-    files: dict[str, str] = {}
     parsed = []
-    for row in rows:
-        text = files.setdefault(row["issue_file"],
-                                (DEV / row["issue_file"]).read_text(encoding="utf-8"))
-        body = text[row["body_start"]:row["char_end"]]
-        if len(_TEXT.findall(body)) < 20:
-            continue
+    for row, body in dev_bodies():
         paragraphs = tuple(p.strip() for p in body.split("\n") if p.strip())
         parsed.append((row, Article(index=row["seq"], title=row["title"] or None,
                                     kicker=row["pretitle"] or None,

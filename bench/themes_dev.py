@@ -16,27 +16,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV = ROOT.parent / "shared" / "dev" / "issues"
-_TEXT = re.compile(r"[0-9A-Za-z\u3400-\u9fff]")
+
+from common import dev_bodies  # noqa: E402
 
 
 def dev_articles() -> list[dict]:
-    rows = [json.loads(line) for line in (DEV / "MANIFEST.jsonl").open(encoding="utf-8")]
-    files: dict[str, str] = {}
     out = []
-    for row in rows:
-        text = files.setdefault(row["issue_file"],
-                                (DEV / row["issue_file"]).read_text(encoding="utf-8"))
-        body = text[row["body_start"]:row["char_end"]]
-        if len(_TEXT.findall(body)) < 20:
-            continue
+    for row, body in dev_bodies():
         out.append({"id": f"{row['issue_file']}#{row['seq']}", "text": body,
                     "title": row["title"] or None, "paper": row["paper"],
                     "section": row["section"].replace("\u3000", "")})
