@@ -234,12 +234,24 @@ def _env_name(value: str) -> str:
     return value
 
 
-def _base_url(value: str) -> str:
-    if value and (not value.startswith(("https://", "http://", "/"))
-                  or re.search(r"[\s\"'<>\\\x00-\x1f\x7f]", value)):
-        raise ValueError(f"{value!r} is not an http(s) URL or an absolute path; use e.g. "
-                         f"\"https://example.org/digest/\" or leave it empty")
-    return value
+def _link(schemes: tuple[str, ...], example: str, unsafe: str = r"[\s\"'<>\\\x00-\x1f\x7f]"
+          ) -> typing.Callable[[str], str]:
+    """A check for a URL that goes into pages and mail headers: empty, or starting with one
+    of ``schemes`` and holding none of ``unsafe`` (spaces, quotes, brackets, controls)."""
+    def check(value: str) -> str:
+        if value and (not value.startswith(schemes) or re.search(unsafe, value)):
+            raise ValueError(f"{value!r} must start with {' or '.join(schemes)} and hold no "
+                             f"spaces, quotes or brackets; use e.g. {example} or leave it "
+                             f"empty")
+        return value
+    return check
+
+
+_base_url = _link(("https://", "http://", "/"), '"https://example.org/digest/"')
+# A mailto: subject may hold an apostrophe; it goes into a header, not an HTML attribute.
+_unsubscribe = _link(("mailto:", "https://", "http://"),
+                     '"mailto:editor@example.org?subject=unsubscribe"',
+                     r"[\s<>\"\\\x00-\x1f\x7f]")
 
 
 # Placeholders that email.subject / email.unsubscribe may use (see digest/deliver.py), with a
@@ -277,14 +289,6 @@ def _template(allowed: tuple[str, ...]) -> typing.Callable[[str], str]:
                              f"plainly, e.g. {{{allowed[0]}}}") from None
         return template
     return check
-
-
-def _unsubscribe(template: str) -> str:
-    if template and (not template.startswith(("mailto:", "https://", "http://"))
-                     or re.search(r"[\s<>\"\\\x00-\x1f\x7f]", template)):
-        raise ValueError(f"{template!r} must be a mailto: or https:// URL without spaces, "
-                         f"e.g. \"mailto:editor@example.org?subject=unsubscribe\"")
-    return template
 
 
 def _rule(check: typing.Callable, base: object = str, *extra: object) -> object:
