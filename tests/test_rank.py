@@ -16,7 +16,7 @@ from digest.rank import Ranker, pick_count
 from digest.rank.engines import (pagerank, textrank4zh_graph, textrank4zh_similarity,
                                  within_budget)
 from digest.rank.kernels import CONTENT, edge_pagerank
-from digest.rank.lexicon import Lexicon, WordTable
+from digest.rank.lexicon import DictionaryFlags, Lexicon, WordTable
 from digest.text import make_tokenizer, split_sentences, split_sentences_textrank4zh
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -262,14 +262,17 @@ def test_word_table_matches_whole_words_only():
     assert set(table.lookup(["聊城\0\0GDP"])[0].tolist()) == {-2}  # an empty word
 
 
-def test_cutting_gives_the_same_flags_as_tagging(tmp_path):
+@pytest.mark.parametrize("with_dictionary", [False, True])
+def test_cutting_gives_the_same_flags_as_tagging(tmp_path, with_dictionary):
     """The default mode cuts articles and looks words up; new words take their flag from
-    tagging them all at once, a line each, or on the line where they occur when they do not
-    come back whole (建在, 必成): every token of the seeds gets the flags that tagging the
-    article would give it."""
+    the dictionary's table of flags, else from tagging them all at once, a line each, or on
+    the line where they occur when they do not come back whole (建在, 必成): every token of
+    the seeds gets the flags that tagging the article would give it."""
     tokenizer = make_tokenizer(TextConfig(tokenizer="rjieba"), tmp_path)
     texts = [a.body for a in seed_articles()]
-    by_cut = Lexicon(frozenset(), flags_follow_words=True)
+    dictionary = DictionaryFlags.load(tmp_path, tokenizer.tag, "rjieba") \
+        if with_dictionary else None
+    by_cut = Lexicon(frozenset(), flags_follow_words=True, dictionary=dictionary)
     joined = ["\0".join(tokenizer.cut(text)) for text in texts]
     ids, counts = by_cut.batch_ids(joined, texts, tokenizer.tag)
     tagged = [token for text in texts for token in tokenizer.tag(text)]

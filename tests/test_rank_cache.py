@@ -50,3 +50,30 @@ def test_one_word_lookup_is_dict_get(tmp_path):
     table, _ = jieba_idf()
     idf = IdfTable.load(tmp_path)
     assert [idf.get(w) for w in WORDS] == [table.get(w) for w in WORDS]
+
+
+# --- the tagger's flags of the dictionary's words ---------------------------------------------
+
+TAGGED = ["聊城", "东昌府区", "发展", "建在", "王彤宇", "GDP", "2022", "，"]
+
+
+def test_dictionary_flags_are_the_taggers_and_are_cached(tmp_path):
+    from digest.config import TextConfig
+    from digest.rank.lexicon import DictionaryFlags
+    from digest.text import make_tokenizer
+
+    tag = make_tokenizer(TextConfig(tokenizer="rjieba"), tmp_path).tag
+    built = DictionaryFlags.load(tmp_path, tag, "rjieba test")
+    assert [f.name for f in tmp_path.iterdir()] == [f"flags-v{DictionaryFlags.VERSION}.npz"]
+    loaded = DictionaryFlags.load(tmp_path, tag, "rjieba test")  # from the file
+    assert loaded is not built and len(built.codes) > 300_000
+    flags = built.flags(TAGGED)
+    assert loaded.flags(TAGGED) == flags
+    for word, flag in zip(TAGGED, flags):  # what it has is what tagging the word gives
+        assert flag is None or tag(word) == [(word, flag)], word
+    assert flags[:3] == [tag(w)[0][1] for w in TAGGED[:3]] and flags[4] is None  # 王彤宇: HMM
+    cache = tmp_path / f"flags-v{DictionaryFlags.VERSION}.npz"
+    cache.write_bytes(b"not a zip file")  # corrupt, or another tagger: rebuilt
+    assert DictionaryFlags.load(tmp_path, tag, "rjieba test").flags(TAGGED) == flags
+    assert DictionaryFlags.load(tmp_path, lambda text: [], "another").flags(TAGGED) == \
+        [None] * len(TAGGED)

@@ -123,7 +123,8 @@ class Ranker:
         tokenizer = make_tokenizer(text, cache_dir=cache)
         stopwords = load_stopwords(text.stopwords)
         if engine is DefaultEngine:
-            self.engine = DefaultEngine(tokenizer, stopwords, text.min_sentence_chars, cache)
+            self.engine = DefaultEngine(tokenizer, stopwords, text.min_sentence_chars, cache,
+                                        Path(text.user_dict) if text.user_dict else None)
         else:
             self.engine = Textrank4zhEngine(tokenizer, stopwords, text.min_sentence_chars)
         if text.user_dict and isinstance(self.engine, DefaultEngine):

@@ -19,7 +19,7 @@ from ..text import SentenceSpan, Tokenizer, sentence_bounds, split_sentences_tex
 from .names import FOLLOWERS, anchors, find_names, join_names
 from .sentences import balanced, prepare
 from .kernels import rank_batch
-from .lexicon import Lexicon
+from .lexicon import DictionaryFlags, Lexicon
 
 
 def within_budget(order: Sequence[int], lengths: Sequence[int], count: int,
@@ -240,11 +240,16 @@ class DefaultEngine:
     protected: frozenset[str] = frozenset()  # user dictionary words: never joined into names
 
     def __init__(self, tokenizer: Tokenizer, stopwords: frozenset[str],
-                 min_sentence_chars: int, cache_dir: Path | None = None) -> None:
+                 min_sentence_chars: int, cache_dir: Path | None = None,
+                 user_dict: Path | None = None) -> None:
         self.tokenizer = tokenizer
         self.min_sentence_chars = min_sentence_chars
-        self.lexicon = Lexicon(stopwords, getattr(tokenizer, "flags_follow_words", False),
-                               cache_dir=cache_dir)
+        follow = getattr(tokenizer, "flags_follow_words", False)
+        dictionary = None
+        if follow and cache_dir is not None:  # without a cache, building it costs 1 s a start
+            dictionary = DictionaryFlags.load(cache_dir, tokenizer.tag,
+                                              tagger_id(tokenizer, user_dict))
+        self.lexicon = Lexicon(stopwords, follow, cache_dir=cache_dir, dictionary=dictionary)
 
     def analyse_batch(self, items: Sequence[tuple[str, str | None]],
                       count: Callable[[int], int], keywords: int, budget: int | None
@@ -269,6 +274,20 @@ class DefaultEngine:
             self.keyword_alpha, self.keyword_tol, self.window)
         return b.summaries(scores, picked, found, found_score, slots, max(keywords, 0), lex,
                            self.protected)
+
+
+def tagger_id(tokenizer: Tokenizer, user_dict: Path | None) -> str:
+    """The tagger and its dictionary, for the cache of its flags: name, version and the
+    user dictionary's content."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version(tokenizer.name)
+    except PackageNotFoundError:
+        release = "?"
+    words = hashlib.sha256(user_dict.read_bytes()).hexdigest() if user_dict else "-"
+    return f"{tokenizer.name} {release} {words}"
 
 
 @dataclasses.dataclass
