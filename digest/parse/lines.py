@@ -50,32 +50,31 @@ class Line:
 
 def read_lines(text: str) -> list[Line]:
     """The non-blank lines of a text, each with its indent and blank-line context."""
-    out: list[Line] = []
+    printed: list[tuple[int, str, str]] = []  # (line number, raw, stripped)
+    blanks_before: list[int] = []
     blanks = 0
     for no, raw in enumerate(text.split("\n"), start=1):
         stripped = raw.strip()
         if not stripped:
             blanks += 1
             continue
-        if out:
-            out[-1] = _with_blank_after(out[-1], blanks)
-        m = _INDENT.match(raw)
-        indent = len(m.group(0)) if m else 0
-        h = _HEADING.match(stripped)
-        level = len(h.group(1)) if h else 0
-        body = stripped[h.end():].strip() if h else stripped
-        out.append(Line(no=no, raw=stripped, text=body or stripped, blank_before=blanks,
-                        heading_mark=bool(h), heading=level, indent=indent))
+        printed.append((no, raw, stripped))
+        blanks_before.append(blanks)
         blanks = 0
-    if out:
-        out[-1] = _with_blank_after(out[-1], blanks)
-    return out
+    # the blank lines after a line are those before the next one (or at the end of the text)
+    blanks_after = blanks_before[1:] + [blanks]
+    return [_line(no, raw, stripped, before, after)
+            for (no, raw, stripped), before, after in zip(printed, blanks_before, blanks_after)]
 
 
-def _with_blank_after(line: Line, blanks: int) -> Line:
-    return Line(no=line.no, raw=line.raw, text=line.text, blank_before=line.blank_before,
-                heading_mark=line.heading_mark, heading=line.heading, indent=line.indent,
-                blank_after=blanks)
+def _line(no: int, raw: str, stripped: str, blank_before: int, blank_after: int) -> Line:
+    m = _INDENT.match(raw)
+    indent = len(m.group(0)) if m else 0
+    h = _HEADING.match(stripped)
+    level = len(h.group(1)) if h else 0
+    body = stripped[h.end():].strip() if h else stripped
+    return Line(no=no, raw=stripped, text=body or stripped, blank_before=blank_before,
+                heading_mark=bool(h), heading=level, indent=indent, blank_after=blank_after)
 
 
 def is_page_header(text: str) -> bool:
