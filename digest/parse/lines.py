@@ -9,6 +9,7 @@ so a model trained on three papers has a chance on a fourth.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 from itertools import chain
@@ -90,11 +91,13 @@ def _has_author(text: str) -> bool:
     return bool(_AUTHOR.match(text))
 
 
+_LENGTHS = (2, 4, 6, 8, 11, 15, 20, 25, 32, 40, 60, 80, 120)
+_LENGTH_NAMES = tuple(str(limit) for limit in _LENGTHS) + ("long",)
+
+
 def _length(n: int) -> str:
-    for limit in (2, 4, 6, 8, 11, 15, 20, 25, 32, 40, 60, 80, 120):
-        if n <= limit:
-            return str(limit)
-    return "long"
+    """The smallest of `_LENGTHS` a line fits in, else `long`."""
+    return _LENGTH_NAMES[bisect_left(_LENGTHS, n)]
 
 
 def _ending(text: str) -> str:
@@ -172,7 +175,7 @@ def _own(line: Line, doc: dict) -> dict[str, float | str]:
         f["fulldate"] = "1"
     if rules._LETTER_SPACED.match(text):
         f["spaced"] = "1"
-    if rules._MASTHEAD.match(text) and n <= 100:
+    if n <= 100 and rules._MASTHEAD.match(text):
         f["masthead"] = "1"
     if "版" in text and rules._JUMP.search(text):
         f["jump"] = "1"
