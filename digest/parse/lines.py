@@ -305,12 +305,12 @@ def _seen_as(own: list[dict]) -> dict[int, list[list[tuple[str, str]]]]:
     out: dict[int, list[list[tuple[str, str]]]] = {off: [] for off in _OFFSETS}
     built: dict[tuple, list[tuple[str, str]]] = {}
     for f in own:
-        look = tuple((k, f[k]) for k in _NEIGHBOUR_KEYS if k in f)
+        look = tuple(map(f.get, _NEIGHBOUR_KEYS))  # None where the line lacks the signal
         for off in _OFFSETS:
             items = built.get((off, look))
             if items is None:
                 names = _PREFIXED[off]
-                items = [(names[k], v) for k, v in look]
+                items = [(names[k], v) for k, v in zip(_NEIGHBOUR_KEYS, look) if v is not None]
                 if off in (-1, 1):
                     items.append((names["len_end"], f"{f['len']}|{f['end']}"))
                 built[(off, look)] = items
