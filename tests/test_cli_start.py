@@ -42,6 +42,20 @@ def test_help_and_version_do_not_even_read_the_config(args, tmp_path):
     assert "digest.config" not in modules and "pydantic" not in modules
 
 
+def test_status_reads_a_plain_config_without_pydantic(tmp_path):
+    """The config is validated in full, but a file that passes the quick reader of the rules
+    (digest/config.py: `_quick`) needs no pydantic; nor does status need the stages that
+    build, render or mail."""
+    config = tmp_path / "config.toml"
+    config.write_text((ROOT / "config.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    done, modules = imported_modules("--config", str(config), "status", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "digest.config" in modules
+    unneeded = sorted(m for m in modules if m.split(".")[0] in ("pydantic", "jinja2", "css_inline")
+                      or m in ("digest.pipeline", "digest.render", "digest.parse", "digest.themes"))
+    assert not unneeded, unneeded
+
+
 def test_summarize_does_import_the_ranker(tmp_path, seed_files):
     """The probe can tell: a command that ranks shows numba in the same listing."""
     done, modules = imported_modules("summarize", str(seed_files[0]), cwd=tmp_path)
