@@ -63,6 +63,21 @@ def test_summarize_does_import_the_ranker(tmp_path, seed_files):
     assert {"numba", "numpy", "rjieba"} <= modules
 
 
+def test_summarize_ranks_without_scipy(tmp_path, seed_files):
+    """numba is imported with scipy hidden (digest/jit.py: numba only checks its version);
+    scipy stays importable afterwards for the stages that use it."""
+    probe = ("import runpy, sys\n"
+             "sys.argv = ['digest', 'summarize', sys.argv[1]]\n"
+             "try:\n    runpy.run_module('digest.cli', run_name='__main__')\n"
+             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+             "print('scipy' in sys.modules, 'numba' in sys.modules, file=sys.stderr)\n"
+             "import scipy.sparse\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(seed_files[0])], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.split()[-2:] == ["False", "True"], done.stderr[-2000:]
+
+
 def test_version_names_the_package():
     from importlib.metadata import version
 
