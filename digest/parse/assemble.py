@@ -85,6 +85,8 @@ def group(lines: list[Line], labels: list[str], skip: dict[int, str],
         if label in DECK:
             opens = not (current is not None and not current.body and current.deck
                          and DECK[label] > DECK[current.deck[-1][0]])
+            if opens and label == "S":
+                label = "T"  # a 副题 with no headline above it is the headline
             kicker = _stray_lead_in(current, furniture, line) if opens and label == "T" else None
             flush_furniture(True)
             rank = DECK[label]
