@@ -31,6 +31,7 @@ from .named import (
     KEYWORD_WEIGHT,
     ThemeScore,
     claim,
+    claim_all,
     display_title,
     headline,
     score_theme,
@@ -69,8 +70,7 @@ def group_stories(stories: Sequence[StoryGroup], config: Config) -> tuple[Theme,
     rules = theme_rules(config)
     claimed: dict[str, list[StoryGroup]] = {rule.name: [] for rule in rules}
     unclaimed: list[StoryGroup] = []
-    for story in stories:
-        name = claim(story.lead, rules)
+    for story, name in zip(stories, claim_all([s.lead for s in stories], rules)):
         (claimed[name] if name else unclaimed).append(story)
     themes = [Theme(name=name, label=name, automatic=False, stories=_in_order(group))
               for name, group in claimed.items() if group]
