@@ -62,7 +62,7 @@ def _substrings(word: str) -> frozenset[str]:
 class _Rule:
     """A theme prepared for scoring many articles: each keyword once, with its substrings."""
     name: str
-    words: tuple[tuple[str, frozenset[str]], ...]
+    words: tuple[tuple[str, frozenset[str], frozenset[str]], ...]  # word, substrings, letters
     exclude: tuple[str, ...]
 
 
@@ -72,19 +72,22 @@ class _Text:
     article's keywords, so "the word occurs in a keyword" is one set lookup per word."""
     head: str
     body: str
+    letters: frozenset[str]  # of the body: a word with a letter outside it is not there
     in_keywords: frozenset[str]   # substrings of all keywords (for exclude)
     in_long_keywords: frozenset[str]  # substrings of keywords of 2+ characters
     long_keywords: frozenset[str]
 
 
 def _rule(rule: ThemeConfig) -> _Rule:
-    return _Rule(rule.name, tuple((w, _substrings(w)) for w in dict.fromkeys(rule.keywords)),
+    return _Rule(rule.name, tuple((w, _substrings(w), frozenset(w))
+                                  for w in dict.fromkeys(rule.keywords)),
                  tuple(rule.exclude))
 
 
 def _text(article: StoredArticle) -> _Text:
     long = frozenset(k for k in article.keywords if len(k) >= 2)
-    return _Text(head=headline(article), body="".join(article.paragraphs),
+    body = "".join(article.paragraphs)
+    return _Text(head=headline(article), body=body, letters=frozenset(body),
                  in_keywords=frozenset().union(*map(_substrings, article.keywords)),
                  in_long_keywords=frozenset().union(*map(_substrings, long)),
                  long_keywords=long)
@@ -93,13 +96,14 @@ def _text(article: StoredArticle) -> _Text:
 def _score(text: _Text, rule: _Rule) -> ThemeScore:
     excluded = any(word in text.head or word in text.in_keywords for word in rule.exclude)
     score = 0
-    for word, parts in rule.words:  # a keyword listed twice counts once
+    for word, parts, letters in rule.words:  # a keyword listed twice counts once
         if word in text.head:
             score += HEADLINE_WEIGHT
         # the word is part of a keyword, or a keyword is part of the word
         if word in text.in_long_keywords or not parts.isdisjoint(text.long_keywords):
             score += KEYWORD_WEIGHT
-        score += BODY_WEIGHT * min(text.body.count(word), BODY_CAP_PER_WORD)
+        if letters <= text.letters:  # counting scans the body: only when it may be there
+            score += BODY_WEIGHT * min(text.body.count(word), BODY_CAP_PER_WORD)
     return ThemeScore(rule.name, score, excluded)
 
 
