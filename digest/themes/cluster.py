@@ -88,7 +88,13 @@ def _lsa(matrix, dimensions: int):
     from sklearn.preprocessing import normalize
 
     dims = min(dimensions, matrix.shape[0] - 1, matrix.shape[1] - 1)
-    if dims >= 2:
+    if dims >= 2 and matrix.shape[0] < matrix.shape[1]:
+        # Fewer stories than words (the usual case): the SVD of the transpose has the same
+        # singular vectors, and its randomized range finder works in the stories' smaller
+        # dimension (1.3 s against 2.3 s for 4,000 stories and 48,000 words, busy machine).
+        svd = TruncatedSVD(dims, random_state=0).fit(matrix.T.tocsr())
+        reduced = svd.components_.T * svd.singular_values_
+    elif dims >= 2:
         reduced = TruncatedSVD(dims, random_state=0).fit_transform(matrix)
     else:
         reduced = matrix.toarray()
