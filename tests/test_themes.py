@@ -221,6 +221,31 @@ def test_prefix_filter_finds_exactly_the_pairs_of_all_pairs_comparison():
         assert similar_pairs(texts, dedupe) == similar_pairs_exact(texts, dedupe)
 
 
+def test_prefix_filter_equals_all_pairs_on_a_week_of_stitched_texts():
+    """A bigger input shaped like the grouping benchmark's week: texts stitched from thirds
+    of others (so most shingles are shared by several texts), reprints with a paragraph
+    dropped, repeated phrases inside a text, texts of very different lengths."""
+    rng = random.Random(23)
+    alphabet = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也"
+    base = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(60, 900)))
+            for _ in range(80)]
+    texts = list(base)
+    for _ in range(140):
+        parts = rng.sample(base, 3)
+        texts.append("".join(p[i * len(p) // 3:(i + 1) * len(p) // 3]
+                             for i, p in enumerate(parts)))
+    for text in rng.sample(texts, 60):
+        cut = rng.randrange(len(text) // 4 + 1)
+        texts.append("本报讯" + text[cut:])
+    texts += [base[0] * 3, base[1][:40] * 5, base[2][:5] * 9]  # repeated phrases
+    rng.shuffle(texts)
+    for threshold in (0.3, 0.6):
+        dedupe = DedupeConfig(similarity=threshold)
+        exact = similar_pairs_exact(texts, dedupe)
+        assert similar_pairs(texts, dedupe) == exact, threshold
+        assert len(exact) > 20
+
+
 def test_same_story_groups_equal_the_exact_methods():
     rng = random.Random(3)
     arts = []
