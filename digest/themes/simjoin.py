@@ -160,3 +160,15 @@ def prefix_join(keys, starts, sizes, prefix, t, keep_from, bits):
                 out_x.append(x)
                 out_value.append(value)
     return np.array(out_y, np.int64), np.array(out_x, np.int64), np.array(out_value)
+
+
+def compile_loops() -> float:
+    """Compile (or load from numba's cache) every loop here; seconds taken (`make run`)."""
+    import time
+
+    from ..config import DedupeConfig
+    from .stories import similar_pairs
+
+    start = time.perf_counter()
+    similar_pairs(["一二三四五六七八九", "一二三四五六七八十", "甲乙丙丁戊己"], DedupeConfig())
+    return time.perf_counter() - start
