@@ -7,18 +7,18 @@ report under different datelines ("东昌府讯" / "本报讯") and with differe
 Comparing every pair exactly is quadratic: 5,000 articles are 12.5 million pairs. So pairs
 are found with a prefix filter (Chaudhuri et al. 2006; Bayardo et al. 2007) and only those
 are compared, which gives exactly the pairs the all-pairs comparison gives, not an
-approximation as MinHash LSH would: shingles are hashed to 64-bit integers (numpy, imported
-here, not at start-up) and ordered by how many texts of the week have them, rarest first
-(counted per bucket of the hash's top bits: any fixed total order is correct, rare-first
-only keeps posting lists short); two sets with Jaccard >= t must share a shingle among the
-first |x| - ceil(t * |x|) + 1 of each. A candidate's Jaccard is computed on the hashes, and
+approximation as MinHash LSH would: shingles are hashed to 64-bit integers and ordered by
+how often the week has them, rarest first (counted per bucket of the hash's top bits: any
+fixed total order is correct, rare-first only keeps posting lists short); two sets with
+Jaccard >= t must share a shingle among the first |x| - ceil(t * |x|) + 1 of each. The
+hashing, ordering, index, candidate bounds and verification are compiled loops (numba, in
+`simjoin`, imported here, not at start-up). A candidate's Jaccard is computed on the hashes, and
 decided on the shingle strings when it lies within 0.01 of t, so a hash collision (about one
 chance in a million a week) cannot flip a decision.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 
