@@ -14,10 +14,13 @@ $(BIN)/.installed: pyproject.toml
 
 # The ranker's loops are compiled by numba on first use (10-30 s) and cached next to the code
 # (digest/rank/__pycache__): compile them here, with the time shown, not in the middle of a command.
-$(BIN)/.compiled: $(BIN)/.installed $(wildcard digest/rank/*.py) digest/text.py
+$(BIN)/.compiled: $(BIN)/.installed $(wildcard digest/rank/*.py) digest/text.py \
+		digest/themes/simjoin.py
 	@echo "compiling the ranker's loops (numba; once after installing or changing them)..."
 	@$(BIN)/python -c 'from digest.rank import compile_loops; \
 		print(f"compiled in {compile_loops():.1f} s, cached in digest/rank/__pycache__")'
+	@$(BIN)/python -c 'from digest.themes.simjoin import compile_loops; \
+		print(f"same-story loops compiled in {compile_loops():.1f} s")'
 	@touch $@
 
 # Byte-compile digest/ as pip does for an ordinary install (an editable one does not): with
