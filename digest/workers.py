@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import multiprocessing
 import os
 import signal
 import threading
@@ -36,15 +35,16 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
-from . import decode, parse
+from . import decode
 from .config import Config
 from .model import Article, ParsedIssue, Summary
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 T = TypeVar("T")
 
@@ -104,6 +104,8 @@ def describe(exc: BaseException) -> str:
 
 def prepare_file(path: Path, ranker: Summarizer) -> Prepared:
     """Decode, parse and rank one file. Raises only when the machine gives out (memory)."""
+    from . import parse  # here: `digest status` imports this module and never parses
+
     start = time.perf_counter()
     try:
         decoded = decode.read_issue_file(path)
@@ -226,6 +228,11 @@ class Preparer:
         return self._ranker
 
     def submit(self, path: Path) -> Future:
+        # Imported here, as `parse` is below: `digest status` imports this module, never a pool.
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
         if self._pool is None:
             # spawn: a fresh interpreter per worker. fork would copy a parent that may run
             # threads (the scheduler's, the test servers'), and a lock held by one of them

@@ -8,8 +8,11 @@ so a model trained on three papers has a chance on a fourth.
 
 from __future__ import annotations
 
+import gc
 import re
+from bisect import bisect_left
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain
 
@@ -50,32 +53,31 @@ class Line:
 
 def read_lines(text: str) -> list[Line]:
     """The non-blank lines of a text, each with its indent and blank-line context."""
-    out: list[Line] = []
+    printed: list[tuple[int, str, str]] = []  # (line number, raw, stripped)
+    blanks_before: list[int] = []
     blanks = 0
     for no, raw in enumerate(text.split("\n"), start=1):
         stripped = raw.strip()
         if not stripped:
             blanks += 1
             continue
-        if out:
-            out[-1] = _with_blank_after(out[-1], blanks)
-        m = _INDENT.match(raw)
-        indent = len(m.group(0)) if m else 0
-        h = _HEADING.match(stripped)
-        level = len(h.group(1)) if h else 0
-        body = stripped[h.end():].strip() if h else stripped
-        out.append(Line(no=no, raw=stripped, text=body or stripped, blank_before=blanks,
-                        heading_mark=bool(h), heading=level, indent=indent))
+        printed.append((no, raw, stripped))
+        blanks_before.append(blanks)
         blanks = 0
-    if out:
-        out[-1] = _with_blank_after(out[-1], blanks)
-    return out
+    # the blank lines after a line are those before the next one (or at the end of the text)
+    blanks_after = blanks_before[1:] + [blanks]
+    return [_line(no, raw, stripped, before, after)
+            for (no, raw, stripped), before, after in zip(printed, blanks_before, blanks_after)]
 
 
-def _with_blank_after(line: Line, blanks: int) -> Line:
-    return Line(no=line.no, raw=line.raw, text=line.text, blank_before=line.blank_before,
-                heading_mark=line.heading_mark, heading=line.heading, indent=line.indent,
-                blank_after=blanks)
+def _line(no: int, raw: str, stripped: str, blank_before: int, blank_after: int) -> Line:
+    m = _INDENT.match(raw)
+    indent = len(m.group(0)) if m else 0
+    h = _HEADING.match(stripped)
+    level = len(h.group(1)) if h else 0
+    body = stripped[h.end():].strip() if h else stripped
+    return Line(no=no, raw=stripped, text=body or stripped, blank_before=blank_before,
+                heading_mark=bool(h), heading=level, indent=indent, blank_after=blank_after)
 
 
 def is_page_header(text: str) -> bool:
@@ -91,11 +93,13 @@ def _has_author(text: str) -> bool:
     return bool(_AUTHOR.match(text))
 
 
+_LENGTHS = (2, 4, 6, 8, 11, 15, 20, 25, 32, 40, 60, 80, 120)
+_LENGTH_NAMES = tuple(str(limit) for limit in _LENGTHS) + ("long",)
+
+
 def _length(n: int) -> str:
-    for limit in (2, 4, 6, 8, 11, 15, 20, 25, 32, 40, 60, 80, 120):
-        if n <= limit:
-            return str(limit)
-    return "long"
+    """The smallest of `_LENGTHS` a line fits in, else `long`."""
+    return _LENGTH_NAMES[bisect_left(_LENGTHS, n)]
 
 
 def _ending(text: str) -> str:
@@ -173,7 +177,7 @@ def _own(line: Line, doc: dict) -> dict[str, float | str]:
         f["fulldate"] = "1"
     if rules._LETTER_SPACED.match(text):
         f["spaced"] = "1"
-    if rules._MASTHEAD.match(text) and n <= 100:
+    if n <= 100 and rules._MASTHEAD.match(text):
         f["masthead"] = "1"
     if "版" in text and rules._JUMP.search(text):
         f["jump"] = "1"
@@ -301,12 +305,12 @@ def _seen_as(own: list[dict]) -> dict[int, list[list[tuple[str, str]]]]:
     out: dict[int, list[list[tuple[str, str]]]] = {off: [] for off in _OFFSETS}
     built: dict[tuple, list[tuple[str, str]]] = {}
     for f in own:
-        look = tuple((k, f[k]) for k in _NEIGHBOUR_KEYS if k in f)
+        look = tuple(map(f.get, _NEIGHBOUR_KEYS))  # None where the line lacks the signal
         for off in _OFFSETS:
             items = built.get((off, look))
             if items is None:
                 names = _PREFIXED[off]
-                items = [(names[k], v) for k, v in look]
+                items = [(names[k], v) for k, v in zip(_NEIGHBOUR_KEYS, look) if v is not None]
                 if off in (-1, 1):
                     items.append((names["len_end"], f"{f['len']}|{f['end']}"))
                 built[(off, look)] = items
@@ -314,8 +318,29 @@ def _seen_as(own: list[dict]) -> dict[int, list[list[tuple[str, str]]]]:
     return out
 
 
+@contextmanager
+def _cyclic_gc_paused():
+    """The feature pass makes ~20 containers a line (bigram sets, dicts, tuples), none in a
+    cycle: the cyclic collector's passes over them (every 700 allocations, each walking
+    every set's entries) cost ~15% of a parse and could free nothing. Paused for the pass
+    only, and left alone if someone else turned it off."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def features(lines: list[Line]) -> list[dict[str, float | str]]:
     """One feature dict a line: its own signals, its neighbours', and the issue's layout."""
+    with _cyclic_gc_paused():
+        return _features(lines)
+
+
+def _features(lines: list[Line]) -> list[dict[str, float | str]]:
     n = len(lines)
     if not n:
         return []
