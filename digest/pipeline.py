@@ -357,10 +357,11 @@ def build_week(store: Store, config: Config, week: IsoWeek, env=None) -> Rendere
     return render_week(config, week, group_week(articles, config), env)
 
 
-# Building weeks on every core pays when there is more to group than starting the workers
-# costs (an interpreter, scikit-learn and the templates each: ~1-2 s of CPU): a few weeks
-# of a district paper are built faster here.
-BUILD_PARALLEL_ARTICLES = 3000
+# Building weeks on every core pays when there is more to group than warming up the workers
+# costs (scikit-learn, the tokenizer and the templates: a worker's first week costs ~2.5 s
+# of CPU more than its next; 6 weeks of 3,400 articles took as long either way), so a few
+# weeks of a district paper are built in this process.
+BUILD_PARALLEL_ARTICLES = 5000
 
 
 def build_workers(config: Config, store: Store, weeks: Sequence[IsoWeek]) -> int:
