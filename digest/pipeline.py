@@ -233,12 +233,13 @@ def store_in_batches(store: Store, results: Ordered) -> Iterator[list[Written]]:
 
 def ingest_paths(config: Config, paths: Iterable[Path], *, store: Store | None = None,
                  ranker: Summarizer | None = None, workers: int | None = None,
-                 on_result: Callable[[IngestResult], None] | None = None
-                 ) -> list[IngestResult]:
+                 on_result: Callable[[IngestResult], None] | None = None,
+                 should_stop: Callable[[], bool] = lambda: False) -> list[IngestResult]:
     """Ingest files (folders: their *.txt), one result per file in order. A `ranker` given
     runs everything in this process (as does `workers=1`); else `[ingest].workers`.
-    `on_result` hears of each file as soon as it is stored (the CLI's progress), so an
-    interrupted run can say what was already stored."""
+    `on_result` hears of each file as soon as it is stored (the CLI's progress). Once
+    `should_stop()` says so no more files are taken; the few already with the workers are
+    finished and stored, and the results end there (a result per file taken)."""
     files = issue_files(paths)
     if ranker is not None and workers is None:
         workers = 1
@@ -253,9 +254,14 @@ def ingest_paths(config: Config, paths: Iterable[Path], *, store: Store | None =
             stored = db.issue_by_sha256(sha256)
             return _skipped(path, stored) if stored else None
 
-        jobs = ((path, known(path)) for path in files)  # lazily: a copy finds its twin
+        def jobs() -> Iterator[tuple[Path, IngestResult | None]]:
+            for path in files:  # lazily: a copy finds its twin
+                if should_stop():
+                    return
+                yield path, known(path)
+
         try:
-            for batch in store_in_batches(db, preparer.map(jobs, lambda job: (
+            for batch in store_in_batches(db, preparer.map(jobs(), lambda job: (
                     job[0] if job[1] is None else None))):
                 for written in batch:
                     results.append(_result(db, written))
