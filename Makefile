@@ -13,11 +13,11 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 # The ranker's loops are compiled by numba on first use (10-30 s) and cached next to the code
-# (digest/__pycache__): compile them here, with the time shown, not in the middle of a command.
-$(BIN)/.compiled: $(BIN)/.installed $(wildcard digest/rank*.py) digest/text.py
+# (digest/rank/__pycache__): compile them here, with the time shown, not in the middle of a command.
+$(BIN)/.compiled: $(BIN)/.installed $(wildcard digest/rank/*.py) digest/text.py
 	@echo "compiling the ranker's loops (numba; once after installing or changing them)..."
 	@$(BIN)/python -c 'from digest.rank import compile_loops; \
-		print(f"compiled in {compile_loops():.1f} s, cached in digest/__pycache__")'
+		print(f"compiled in {compile_loops():.1f} s, cached in digest/rank/__pycache__")'
 	@touch $@
 
 # Ingest seeds/ into .digest/digest.db (files already stored are skipped), then build every

@@ -354,7 +354,7 @@ def main() -> None:
         print(f"  numba compiling the ranker's loops from nothing: "
               f"{report['compile']['wall_s']:.1f} s wall, "
               f"{report['compile']['cpu_s_whole_process']:.1f} s CPU for the whole process "
-              f"(done by make's install step; cached in digest/__pycache__)", flush=True)
+              f"(done by make's install step; cached in digest/rank/__pycache__)", flush=True)
         counts = [1000, 10000, 40000]
         report["peak_rss_mib"] = {str(c): peak_rss_mib(c) for c in counts}
         print("\npeak RSS streaming N seed articles (fresh process): " + ", ".join(

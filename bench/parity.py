@@ -19,7 +19,8 @@ import sys
 from common import ROOT, rouge, rouge_1_recall, run_reference, seed_articles
 
 from digest.config import Config, PathsConfig, RankConfig, TextConfig
-from digest.rank import Ranker, Textrank4zhEngine
+from digest.rank import Ranker
+from digest.rank.engines import Textrank4zhEngine
 from digest.text import load_stopwords, make_tokenizer, split_sentences
 
 RESULTS = ROOT / "bench" / "results"

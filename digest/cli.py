@@ -92,12 +92,13 @@ def summarize_cmd(ctx: click.Context, files: tuple[Path, ...], as_json: bool, js
     """Print the key sentences and keywords of each article of issue FILES."""
     if jsonl == bool(files):
         _fail("give issue FILES, or --jsonl to read JSON Lines from standard input")
-    from . import rank as rank_stage
+    from .jsonl import issue_summaries_json, issue_summaries_text, summarize_jsonl
+    from .rank import Ranker
 
-    ranker = rank_stage.Ranker(_config(ctx))
+    ranker = Ranker(_config(ctx))
     if jsonl:
         errors = 0
-        for record, problem in rank_stage.summarize_jsonl(sys.stdin.buffer, ranker, top):
+        for record, problem in summarize_jsonl(sys.stdin.buffer, ranker, top):
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
             sys.stdout.flush()
             if problem:
@@ -107,9 +108,9 @@ def summarize_cmd(ctx: click.Context, files: tuple[Path, ...], as_json: bool, js
     results, failures = [], []
     for path, issue in _parsed_issues(files, failures):
         summaries = ranker.summarize_articles(issue.articles, top)
-        results.append(rank_stage.issue_summaries_json(str(path), issue, summaries))
+        results.append(issue_summaries_json(str(path), issue, summaries))
         if not as_json:
-            click.echo(rank_stage.issue_summaries_text(str(path), issue, summaries))
+            click.echo(issue_summaries_text(str(path), issue, summaries))
     if as_json:
         payload = results[0] if len(files) == 1 and results else results
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))

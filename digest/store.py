@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from .config import Config
 from .model import KeySentence, KeywordCandidate, ParsedIssue, StoredArticle, Summary
-from .rank_df import reweighted
+from .rank.df import reweighted
 from .sanitize import clean
 from .sanitize import clean_optional as _c
 from .weeks import IsoWeek, moment_to_date, reading_order
@@ -171,7 +171,7 @@ MIGRATIONS: list[Migration] = [
         "DELETE FROM service_weeks",
         "DELETE FROM digests WHERE week NOT IN (SELECT week FROM articles)",
     )),
-    # Keywords re-weighted by document frequency over the store (digest/rank_df.py): each
+    # Keywords re-weighted by document frequency over the store (digest/rank/df.py): each
     # article's scored candidates, and per word how many stored articles have it among theirs.
     # Articles stored before this keep the keywords they were stored with.
     Migration("keyword candidates and their document frequencies", (

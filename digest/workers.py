@@ -16,7 +16,7 @@ Only the caller writes to SQLite (pipeline.py): one writer, no write-lock conten
 how commits are batched is its business. A worker never writes to the database.
 
 Results are those of a serial run, to the bit: a Ranker's result for an article never
-depends on what else it ranked before (rank.py), and results come back in the files' order,
+depends on what else it ranked before (digest/rank/), and results come back in the files' order,
 so the store, issue ids included, is the same whatever the number of workers.
 
 Whose fault a failure is decides where the file goes:

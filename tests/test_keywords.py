@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from digest import pipeline, rank_df
+from digest import pipeline
+from digest.rank import df as rank_df
 from digest.config import Config, PathsConfig, RankConfig, TextConfig
 from digest.model import KeywordCandidate
 from digest.rank import Ranker
-from digest.rank_names import find_names, join_names
+from digest.rank.names import find_names, join_names
 from digest.store import MIGRATIONS, apply_migrations, connect, open_store
 from digest.text import RjiebaTokenizer
 

@@ -12,8 +12,11 @@ import pytest
 
 from digest.config import Config, PathsConfig, RankConfig, TextConfig
 from digest.model import Article
-from digest.rank import (CONTENT, Lexicon, Ranker, WordTable, edge_pagerank, pagerank,
-                         pick_count, textrank4zh_graph, textrank4zh_similarity, within_budget)
+from digest.rank import Ranker, pick_count
+from digest.rank.engines import (pagerank, textrank4zh_graph, textrank4zh_similarity,
+                                 within_budget)
+from digest.rank.kernels import CONTENT, edge_pagerank
+from digest.rank.lexicon import Lexicon, WordTable
 from digest.text import make_tokenizer, split_sentences, split_sentences_textrank4zh
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

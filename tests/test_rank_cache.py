@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from digest.rank import IdfTable, jieba_idf
+from digest.rank.lexicon import IdfTable, jieba_idf
 
 WORDS = ["中国", "聊城", "东昌府区", "gdp", "", "zz\0qq", "不在表里的词语"]
 

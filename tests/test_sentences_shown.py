@@ -11,7 +11,7 @@ import pytest
 from digest import decode, parse
 from digest.config import Config, PathsConfig, RankConfig, TextConfig
 from digest.rank import Ranker
-from digest.rank_sentences import balanced, heading_like, lead_length
+from digest.rank.sentences import balanced, heading_like, lead_length
 from digest.text import split_sentences
 
 from .digest_support import SEEDS

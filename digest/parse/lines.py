@@ -9,7 +9,9 @@ so a model trained on three papers has a chance on a fourth.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
+from itertools import chain
 
 from . import rules
 
@@ -30,6 +32,7 @@ _REPORTED = re.compile(r"^(?:据|[（(]?)(?:新华社|中新社|本报|人民网
                        r"(?:\d{1,2}月\d{1,2}日)?电")
 _QUOTE_OPEN = "“‘「『《"
 _DASH = ("——", "—", "--", "－－")
+_DIGIT = re.compile(r"\d")
 _NUMBERED = re.compile(r"^(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[)）]|\d+[、.．])")
 
 
@@ -76,7 +79,16 @@ def _with_blank_after(line: Line, blanks: int) -> Line:
 
 
 def is_page_header(text: str) -> bool:
-    return bool(_PAGE_NO.search(text)) and len(text) <= 40 and not rules.ends_sentence(text)
+    # the cheap tests first: most lines are long paragraphs
+    return len(text) <= 40 and not rules.ends_sentence(text) and bool(_PAGE_NO.search(text))
+
+
+def _has_author(text: str) -> bool:
+    """`_AUTHOR.search`, without scanning lines that cannot match past their start: only
+    its `（作者…）` branch is unanchored, and that one closes the line with a bracket."""
+    if text[-1] in ")）":
+        return bool(_AUTHOR.search(text))
+    return bool(_AUTHOR.match(text))
 
 
 def _length(n: int) -> str:
@@ -129,16 +141,19 @@ def _own(line: Line, doc: dict) -> dict[str, float | str]:
         f["ind_rel"] = "in" if line.indent else "out"
     stops = text.count("。") + text.count("！") + text.count("？")
     f["stops"] = str(min(stops, 3))
-    commas = len(re.findall(r"[，,；;]", text))
+    commas = sum(map(text.count, "，,；;"))
     f["commas"] = str(min(commas, 3))
     if " " in text or "\u3000" in text:
         f["space"] = "1"
     if rules.match_dateline(text) or _REPORTED.match(text):
         f["dateline"] = "1"
-    if _SIGN_OFF.search(text):
-        f["signoff"] = "1"
-    if _GLUED_SIGN_OFF.search(text):
-        f["glued_signoff"] = "1"
+    # The searches below scan the whole line; each is skipped (by a length test or a
+    # literal the pattern needs, `日电`, `版`, `年`, `图`) where it cannot match.
+    if "日电" in text:
+        if _SIGN_OFF.search(text):
+            f["signoff"] = "1"
+        if _GLUED_SIGN_OFF.search(text):
+            f["glued_signoff"] = "1"
     if rules._PAREN_LINE.match(text):
         f["paren"] = "1"
     if n <= 60 and not rules._CLAUSE_PUNCT.search(text):
@@ -146,21 +161,21 @@ def _own(line: Line, doc: dict) -> dict[str, float | str]:
             f["credit"] = "1"
         if rules._TOP_BYLINE.match(text):
             f["byline"] = "1"
-    if rules._BYLINE_WORDS.search(text) and n <= 40:
+    if n <= 40 and rules._BYLINE_WORDS.search(text):
         f["byword"] = "1"
-    if _AUTHOR.search(text):
+    if _has_author(text):
         f["author"] = "1"
     if _SPEAKER.match(text) or rules._NAMES.match(text):
         f["names"] = "1"
     if is_page_header(text):
         f["page"] = "1"
-    if _FULL_DATE.search(text):
+    if "年" in text and _FULL_DATE.search(text):
         f["fulldate"] = "1"
     if rules._LETTER_SPACED.match(text):
         f["spaced"] = "1"
     if rules._MASTHEAD.match(text) and n <= 100:
         f["masthead"] = "1"
-    if rules._JUMP.search(text):
+    if "版" in text and rules._JUMP.search(text):
         f["jump"] = "1"
     if text.startswith(_DASH):
         f["dash"] = "1"
@@ -174,39 +189,129 @@ def _own(line: Line, doc: dict) -> dict[str, float | str]:
         f["fragment"] = "1"
     if rules._LEAD_IN_END.search(text):
         f["leadin"] = "1"
-    if re.search(r"\d", text):
+    if _DIGIT.search(text):
         f["digit"] = "1"
-    if rules._NOTICE.search(text) and n <= 30:
+    if n <= 30 and rules._NOTICE.search(text):
         f["notice"] = "1"
-    if rules._CAPTION.search(text):
+    if "图" in text and rules._CAPTION.search(text):
         f["caption"] = "1"
     if doc["paper"] and text.replace(" ", "").replace("\u3000", "") == doc["paper"]:
         f["paper"] = "1"
     return f
 
 
-def _bigrams(text: str) -> set[str]:
-    return {text[i:i + 2] for i in range(len(text) - 1)}
+def _bigrams(text: str) -> set[int]:
+    """The line's character bigrams, each as one int (the two code points' UTF-32 units
+    read as one 64-bit word), made in C: the per-line sets of a year's issues are the
+    parser's main cost, and only their sizes and overlaps are ever used."""
+    units = text.encode("utf-32-le")
+    pairs = len(units) // 8 * 8  # (c0 c1) (c2 c3) ...
+    shifted = 4 + (len(units) - 4) // 8 * 8  # (c1 c2) (c3 c4) ...
+    return set(memoryview(units[:pairs]).cast("Q")).union(memoryview(units[4:shifted]).cast("Q"))
 
 
-def _cohesion(grams_of, n: int, i: int, width: int = 3) -> tuple[str, str, str]:
+def _union(sets: list[set[int]]) -> set[int]:
+    return set().union(*sets)
+
+
+def _bucket(a: set[int], b: set[int]) -> str:
+    if not a or not b:
+        return "none"
+    r = len(a & b) / min(len(a), len(b))
+    return "0" if r < 0.05 else "1" if r < 0.1 else "2" if r < 0.2 else "3" if r < 0.35 else "4"
+
+
+def _cohesion(grams: list, n: int, i: int, width: int = 3) -> tuple[str, str, str]:
     """How much the text before a short line shares with the text after it, and with the
     line itself: a new article changes the vocabulary, a section subhead does not."""
-    before: set[str] = set()
-    for j in range(max(0, i - width), i):
-        before |= grams_of(j)
-    after: set[str] = set()
-    for j in range(i + 1, min(n, i + 1 + width)):
-        after |= grams_of(j)
-    own = grams_of(i)
+    before = _union(grams[max(0, i - width):i])
+    after = _union(grams[i + 1:min(n, i + 1 + width)])
+    own = grams[i]
+    return _bucket(before, after), _bucket(own, before), _bucket(own, after)
 
-    def bucket(a: set[str], b: set[str]) -> str:
-        if not a or not b:
-            return "none"
-        r = len(a & b) / min(len(a), len(b))
-        return "0" if r < 0.05 else "1" if r < 0.1 else "2" if r < 0.2 else "3" if r < 0.35 else "4"
 
-    return bucket(before, after), bucket(own, before), bucket(own, after)
+def _wide(rare: list, n: int, i: int, width: int = 8) -> str:
+    """The rare bigrams of the story above a short line against those of the text below."""
+    before = _union(rare[max(0, i - width):i])
+    after = _union(rare[i + 1:min(n, i + 1 + width)])
+    if len(before) < 10 or len(after) < 10:
+        return "none"
+    r = len(before & after) / min(len(before), len(after))
+    return "0" if r < 0.03 else "1" if r < 0.06 else "2" if r < 0.1 else "3" if r < 0.2 else "4"
+
+
+def _parallel(texts: list[str], grams: list, short: list[int]) -> set[int]:
+    """Section subheads come in families (`政绩观的本源是世界观` / `政绩观映照的是人生观`),
+    a story's headline stands alone: the short lines sharing a start or many bigrams
+    with another short line at most 40 lines away."""
+    parallel: set[int] = set()
+    for a, i in enumerate(short):
+        gi = grams[i]
+        for j in short[a + 1:]:
+            if j - i > 40:
+                break
+            if i in parallel and j in parallel:
+                continue  # nothing left to learn from this pair
+            gj = grams[j]
+            if (texts[i][:2] == texts[j][:2]
+                    or (gi and gj and len(gi & gj) >= 0.3 * min(len(gi), len(gj)))):
+                parallel.add(i)
+                parallel.add(j)
+    return parallel
+
+
+def _gap(k: int) -> str:
+    return "1" if k <= 1 else "3" if k <= 3 else "8" if k <= 8 else "20" if k <= 20 else "far"
+
+
+def _gaps(short: list[int]) -> dict[int, tuple[str, str]]:
+    """How far each short line is from the short lines before and after it."""
+    gaps: dict[int, tuple[str, str]] = {}
+    for a, i in enumerate(short):
+        before = i - short[a - 1] if a else 999
+        after = short[a + 1] - i if a + 1 < len(short) else 999
+        gaps[i] = (_gap(before), _gap(after))
+    return gaps
+
+
+def _rare(grams: list, window: list[int]) -> list:
+    """Each window line's bigrams without those common all over the issue (`发展`, `我们`),
+    counted once for the whole issue: in more than max(3, 2%) of the window's lines."""
+    df = Counter(chain.from_iterable(grams[j] for j in window))
+    common = max(3, len(window) // 50)
+    frequent = {gram for gram, count in df.items() if count > common}
+    rare: list = [None] * len(grams)
+    for j in window:
+        rare[j] = grams[j] - frequent
+    return rare
+
+
+# The neighbour signals a line borrows from the two lines either side, with their names
+# prefixed once here rather than for every line.
+_NEIGHBOUR_KEYS = ("len", "end", "ind", "h", "bb", "dateline", "byline", "paren", "page",
+                   "signoff", "author", "credit", "glued_signoff", "dash", "box")
+_OFFSETS = (-2, -1, 1, 2)
+_PREFIXED = {off: {k: f"{off:+d}:{k}" for k in _NEIGHBOUR_KEYS + ("len_end", "edge")}
+             for off in _OFFSETS}
+
+
+def _seen_as(own: list[dict]) -> dict[int, list[list[tuple[str, str]]]]:
+    """Each line's signals as its neighbour at each offset sees them. Most lines look
+    alike to a neighbour (a long body line ending in `。`), so each look is built once."""
+    out: dict[int, list[list[tuple[str, str]]]] = {off: [] for off in _OFFSETS}
+    built: dict[tuple, list[tuple[str, str]]] = {}
+    for f in own:
+        look = tuple((k, f[k]) for k in _NEIGHBOUR_KEYS if k in f)
+        for off in _OFFSETS:
+            items = built.get((off, look))
+            if items is None:
+                names = _PREFIXED[off]
+                items = [(names[k], v) for k, v in look]
+                if off in (-1, 1):
+                    items.append((names["len_end"], f"{f['len']}|{f['end']}"))
+                built[(off, look)] = items
+            out[off].append(items)
+    return out
 
 
 def features(lines: list[Line]) -> list[dict[str, float | str]]:
@@ -226,100 +331,48 @@ def features(lines: list[Line]) -> list[dict[str, float | str]]:
     layout = ("ind" if indented > 0.3 else "noind") + ("_blank" if blank_sep > 0.7 else
                                                         "_dense" if blank_sep < 0.3 else "_mixed")
     own = [_own(line, doc) for line in lines]
-    # Section subheads come in families (`政绩观的本源是世界观` / `政绩观映照的是人生观`),
-    # a story's headline stands alone.
-    parallel: set[int] = set()
-    short = [i for i, line in enumerate(lines)
-             if len(line.text) <= 40 and own[i]["end"] not in ("stop", "qstop")]
-    cache: dict[int, set[str]] = {}
-
-    def grams_of(j: int) -> set[str]:
-        g = cache.get(j)
-        if g is None:
-            g = cache[j] = _bigrams(lines[j].text)
-        return g
-
-    for a, i in enumerate(short):
-        for j in short[a + 1:]:
-            if j - i > 40:
-                break
-            gi, gj = grams_of(i), grams_of(j)
-            same_start = lines[i].text[:2] == lines[j].text[:2]
-            if same_start or (gi and gj and len(gi & gj) >= 0.3 * min(len(gi), len(gj))):
-                parallel.add(i)
-                parallel.add(j)
-
-    def gap(k: int) -> str:
-        return "1" if k <= 1 else "3" if k <= 3 else "8" if k <= 8 else "20" if k <= 20 else "far"
-
-    gaps: dict[int, tuple[str, str]] = {}
-    for a, i in enumerate(short):
-        before = i - short[a - 1] if a else 999
-        after = short[a + 1] - i if a + 1 < len(short) else 999
-        gaps[i] = (gap(before), gap(after))
-    # Wider windows, without the bigrams common all over the issue (`发展`, `我们`):
-    # what the story above is about against what the text below is about.
-    window: set[int] = set()
+    texts = [line.text for line in lines]
+    short = [i for i, text in enumerate(texts)
+             if len(text) <= 40 and own[i]["end"] not in ("stop", "qstop")]
+    # Bigrams are read only near short lines (8 lines either side at most): computed once
+    # a line, for those lines alone.
+    window_set: set[int] = set()
     for i in short:
-        window.update(range(max(0, i - 8), min(n, i + 9)))
-    df: dict[str, int] = {}
+        window_set.update(range(max(0, i - 8), min(n, i + 9)))
+    window = sorted(window_set)
+    grams: list = [None] * n
     for j in window:
-        for gram in grams_of(j):
-            df[gram] = df.get(gram, 0) + 1
-    common = max(3, len(window) // 50)
-    rare_cache: dict[int, set[str]] = {}
-
-    def rare_of(j: int) -> set[str]:
-        g = rare_cache.get(j)
-        if g is None:
-            g = rare_cache[j] = {x for x in grams_of(j) if df[x] <= common}
-        return g
-
-    def wide(i: int) -> str:
-        before: set[str] = set()
-        for j in range(max(0, i - 8), i):
-            before |= rare_of(j)
-        after: set[str] = set()
-        for j in range(i + 1, min(n, i + 9)):
-            after |= rare_of(j)
-        if len(before) < 10 or len(after) < 10:
-            return "none"
-        r = len(before & after) / min(len(before), len(after))
-        return "0" if r < 0.03 else "1" if r < 0.06 else "2" if r < 0.1 else "3" if r < 0.2 else "4"
+        grams[j] = _bigrams(texts[j])
+    parallel = _parallel(texts, grams, short)
+    gaps = _gaps(short)
+    rare = _rare(grams, window)
+    # each line's signals as its neighbours see them, built once, not four times
+    seen_as = _seen_as(own)
+    edge = {off: [(_PREFIXED[off]["edge"], "1")] for off in _OFFSETS}
+    md = "1" if headings else "0"
+    short_set = set(short)
 
     out: list[dict[str, float | str]] = []
     for i, f in enumerate(own):
-        feats: dict[str, float | str] = {"bias": 1.0, "layout": layout,
-                                         "md": "1" if headings else "0"}
-        for k, v in f.items():
-            feats[k] = v
+        feats: dict[str, float | str] = {"bias": 1.0, "layout": layout, "md": md}
+        feats.update(f)
         # a few conjunctions a linear model cannot form itself
         feats["len_end"] = f"{f['len']}|{f['end']}"
         feats["bb_ba"] = f"{f['bb']}|{f['ba']}"
         feats["ind_end"] = f"{f['ind']}|{f['end']}"
-        for off in (-2, -1, 1, 2):
+        for off in _OFFSETS:
             j = i + off
-            p = f"{off:+d}:"
-            if j < 0 or j >= n:
-                feats[p + "edge"] = "1"
-                continue
-            g = own[j]
-            for k in ("len", "end", "ind", "h", "bb", "dateline", "byline", "paren", "page",
-                      "signoff", "author", "credit", "glued_signoff", "dash", "box"):
-                if k in g:
-                    feats[p + k] = g[k]
-            if off in (-1, 1):
-                feats[p + "len_end"] = f"{g['len']}|{g['end']}"
+            feats.update(edge[off] if j < 0 or j >= n else seen_as[off][j])
         if i == 0:
             feats["first"] = "1"
-        if len(lines[i].text) <= 40 and f["end"] not in ("stop", "qstop"):
-            ba, sb, sa = _cohesion(grams_of, n, i)
+        if i in short_set:
+            ba, sb, sa = _cohesion(grams, n, i)
             feats["coh"] = ba
             feats["coh_prev"] = sb
             feats["coh_next"] = sa
             feats["coh_pn"] = f"{sb}|{sa}"
             feats["parallel"] = "1" if i in parallel else "0"
-            feats["coh_wide"] = wide(i)
+            feats["coh_wide"] = _wide(rare, n, i)
             feats["gap_prev"], feats["gap_next"] = gaps[i]
         if i < 12:
             feats["top"] = "1"

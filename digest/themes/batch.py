@@ -19,7 +19,8 @@ from ..model import StoredArticle
 
 
 def themes_jsonl(source: BinaryIO, config: Config) -> Iterator[tuple[dict, str | None]]:
-    from ..rank import JsonlError, JsonlRequest, Ranker, error_record, parse_jsonl_line
+    from ..jsonl import JsonlError, JsonlRequest, error_record, parse_jsonl_line
+    from ..rank import Ranker
     from . import group_week
 
     parsed = [parse_jsonl_line(raw, number) for number, raw in enumerate(source, 1)]

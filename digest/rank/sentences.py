@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .parse import match_dateline
+from ..parse import match_dateline
 
 # Printing marks that open a paragraph or a dateline (□东昌府讯): ornaments, not text.
 MARKS = "□■◆◇▲△●○★☆◎※▪▫•"

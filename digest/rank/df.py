@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from .model import KeywordCandidate
+from ..model import KeywordCandidate
 
 POWER = 3.0
 PRIOR_DOCUMENTS = 10.0

@@ -1,0 +1,420 @@
+"""What the ranker knows of words: the word table (word -> id in compiled code), jieba's IDF
+table (cached in the state folder) and the lexicon of tokens seen (ids with their word id,
+length and flag bits, for the compiled ranker)."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import itertools
+import re
+import statistics
+from itertools import repeat
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .kernels import (ATTENDANCE, CONTENT, DIRECTIVE, EVENT, VERTEX, WORDY, fnv1a,
+                      table_add_missing, table_insert, table_lookup_batch, table_rehash)
+
+
+def jieba_idf_path() -> Path:
+    spec = importlib.util.find_spec("jieba")  # found, not imported
+    return Path(spec.submodule_search_locations[0]) / "analyse" / "idf.txt"
+
+
+@functools.lru_cache(maxsize=1)
+def jieba_idf() -> tuple[dict[str, float], float]:
+    """jieba's IDF table (from a large general corpus, shipped with jieba) and its median,
+    which jieba itself uses for unknown words."""
+    path = jieba_idf_path()
+    table = {}
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            word, _, value = line.rstrip("\n").rpartition(" ")
+            table[word] = float(value)
+    return table, statistics.median(table.values())
+
+
+# Content words for sentence similarity: textrank4zh's allow-list without time words (今年,
+# 近日 link every sentence of a news story), plus jieba's other noun flags.
+SENTENCE_FLAGS = frozenset(
+    ["an", "a", "i", "j", "l", "n", "ng", "nr", "nrfg", "nrt", "ns", "nt", "nz", "v", "vd",
+     "vn", "eng"])
+# Keywords name things: nouns, names, places, organisations, nominal verbs, abbreviations.
+KEYWORD_FLAGS = frozenset(["n", "nr", "nrfg", "nrt", "ns", "nt", "nz", "vn", "j", "eng"])
+# Boilerplate of Chinese official news that editors leave out of key points: exhortation
+# lists (会议要求/强调：要…，要…) and attendance lines (…副区长某某参加。).
+DIRECTIVE_WORDS = frozenset(["要", "必须", "务必", "应当"])
+ATTENDANCE_WORDS = frozenset(["出席", "参加", "陪同", "列席"])
+EVENT_WORDS = frozenset(["会议", "活动", "仪式"])
+_WORDY = re.compile(r"[0-9A-Za-z\u3400-\u9fff\uf900-\ufaff]")
+# The bits a tagger's flag, and a word, give (Lexicon._extend; the bits are kernels.WORDY...).
+_FLAG_BITS = {flag: CONTENT * (flag in SENTENCE_FLAGS) | VERTEX * (flag in KEYWORD_FLAGS)
+              for flag in SENTENCE_FLAGS | KEYWORD_FLAGS}
+_WORD_BITS: dict[str, int] = {}
+for _words, _bit in ((DIRECTIVE_WORDS, DIRECTIVE), (ATTENDANCE_WORDS, ATTENDANCE),
+                     (EVENT_WORDS, EVENT)):
+    for _word in _words:
+        _WORD_BITS[_word] = _WORD_BITS.get(_word, 0) | _bit
+
+
+def grown(array: np.ndarray, size: int) -> np.ndarray:
+    """``array`` if it holds ``size`` items, else a copy doubled until it does (zero-filled):
+    the lexicon and the word table grow word by word, in amortised constant time."""
+    capacity = max(len(array), 1)
+    while capacity < size:
+        capacity *= 2
+    if capacity == len(array):
+        return array
+    bigger = np.zeros(capacity, array.dtype)
+    bigger[:len(array)] = array
+    return bigger
+
+
+class WordTable:
+    """Word -> id (ids 0, 1, 2... in order of addition), looked up in compiled code: all the
+    words of a batch in one call. A Python dict costs as much again as cutting
+    the text, because every string fresh from the tokenizer has to be hashed; here a word is
+    FNV-1a hashed over its code points, found by open addressing and compared in full, so
+    there are no false matches. A hand-written table because no library offers a string map
+    callable from numba without converting each string."""
+
+    def __init__(self) -> None:
+        self.slots = np.full(1 << 12, -1, np.int64)
+        self.hashes = np.zeros(1 << 10, np.uint64)  # by id
+        self.starts = np.zeros(1 << 10, np.int64)  # by id, into pool
+        self.lengths = np.zeros(1 << 10, np.int64)
+        self.pool = np.zeros(1 << 13, np.uint32)  # the words' code points
+        self.used = 0
+        self.count = 0
+
+    def add(self, word: str) -> int:
+        codes = np.frombuffer(word.encode("utf-32-le"), np.uint32)
+        i = self.count
+        self.hashes, self.starts, self.lengths = (
+            grown(a, i + 1) for a in (self.hashes, self.starts, self.lengths))
+        self.pool = grown(self.pool, self.used + len(codes))
+        self.pool[self.used:self.used + len(codes)] = codes
+        self.starts[i], self.lengths[i] = self.used, len(codes)
+        self.hashes[i] = fnv1a(codes, 0, len(codes))
+        self.used += len(codes)
+        self.count += 1
+        if 2 * self.count > len(self.slots):  # keep probes short: at most half full
+            self.slots = np.full(2 * len(self.slots), -1, np.int64)
+            table_rehash(self.slots, self.hashes, self.count)
+        else:
+            table_insert(self.slots, self.hashes, i)
+        return i
+
+    def lookup(self, articles: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Ids of the words of each article, given as its words joined by NUL (-1: unknown;
+        all -2 if a word holds NUL or U+0001 or is empty), and each article's number of
+        words."""
+        codes = np.frombuffer("\1".join(articles).encode("utf-32-le"), np.uint32)
+        return table_lookup_batch(codes, len(articles), self.slots, self.hashes, self.pool,
+                                   self.starts, self.lengths)
+
+    def lookup_adding(self, articles: Sequence[str]) -> tuple[np.ndarray, np.ndarray, int]:
+        """``lookup``, adding the words it does not know, in order of first occurrence
+        (ids from the returned count on): one compiled pass, so that text full of new words
+        costs little more than known text. Raises ValueError where ``lookup`` gives -2."""
+        codes = np.frombuffer("\1".join(articles).encode("utf-32-le"), np.uint32)
+        ids, counts = table_lookup_batch(codes, len(articles), self.slots, self.hashes,
+                                          self.pool, self.starts, self.lengths)
+        first = self.count
+        if len(ids) and ids[0] == -2:
+            raise ValueError("a word holds NUL or U+0001: clean the texts before cutting")
+        missing = int(np.count_nonzero(ids == -1))
+        if missing:
+            most = first + missing  # an upper bound: a new word may occur more than once
+            self.hashes, self.starts, self.lengths = (
+                grown(a, most) for a in (self.hashes, self.starts, self.lengths))
+            self.pool = grown(self.pool, self.used + len(codes))
+            if 2 * most > len(self.slots):  # keep probes short: at most half full
+                size = len(self.slots)
+                while size < 2 * most:
+                    size *= 2
+                self.slots = np.full(size, -1, np.int64)
+                table_rehash(self.slots, self.hashes, self.count)
+            self.count, self.used = table_add_missing(
+                codes, ids, self.slots, self.hashes, self.pool, self.starts, self.lengths,
+                self.count, self.used)
+        return ids, counts, first
+
+    def words(self, first: int) -> list[str]:
+        """The words of ids ``first`` to the last, as strings."""
+        if first >= self.count:
+            return []
+        start = int(self.starts[first])
+        text = self.pool[start:self.used].tobytes().decode("utf-32-le")
+        ends = (self.starts[first:self.count] + self.lengths[first:self.count] - start)
+        begins = (self.starts[first:self.count] - start).tolist()
+        return [text[b:e] for b, e in zip(begins, ends.tolist())]
+
+
+# Punctuation that jieba never joins to a word: the tokenizer cuts the text between two of
+# them as it cuts the whole (it segments each run of CJK letters and digits on its own).
+_CLAUSE_BREAKS = frozenset("，。！？；：、（）《》“”‘’\n")
+
+
+def _line_end(text: str, offset: int) -> int:
+    end = text.find("\n", offset)
+    return len(text) if end < 0 else end
+
+
+class IdfTable:
+    """jieba's IDF table (``jieba_idf``) as a compiled word table: a batch of words looked up
+    in one call. Built from idf.txt once and kept in ``<state>/cache/`` as numpy arrays,
+    which load in a few milliseconds where parsing the 270,000 lines into a dict took 0.2 s
+    of every start. The cache file names its format and the source file's size and
+    modification time; it is written atomically (temporary file, then rename), and one
+    that is stale, unreadable or corrupt is rebuilt."""
+
+    VERSION = 1
+    ARRAYS = ("hashes", "starts", "lengths", "pool")  # the slots are rebuilt: 8 MB less
+
+    def __init__(self, table: WordTable, values: np.ndarray, median: float) -> None:
+        self.table, self.values, self.median = table, values, median
+
+    @classmethod
+    def load(cls, cache_dir: Path | None) -> "IdfTable":
+        source = jieba_idf_path()
+        stat = source.stat()
+        stamp = np.array([cls.VERSION, stat.st_size, stat.st_mtime_ns], np.int64)
+        cache = cache_dir / f"idf-v{cls.VERSION}.npz" if cache_dir is not None else None
+        if cache is not None:
+            try:
+                with np.load(cache, allow_pickle=False) as data:
+                    if np.array_equal(data["stamp"], stamp):
+                        table = WordTable()
+                        for name in cls.ARRAYS:
+                            setattr(table, name, data[name])
+                        table.count = count = len(data["values"])
+                        table.used = len(table.pool)
+                        if not (len(table.hashes) == len(table.starts) == len(table.lengths)
+                                == count and (table.starts + table.lengths <= table.used).all()):
+                            raise ValueError("inconsistent arrays")
+                        size = 1 << max(12, (2 * count - 1).bit_length())
+                        table.slots = np.full(size, -1, np.int64)
+                        table_rehash(table.slots, table.hashes, count)
+                        return cls(table, data["values"], float(data["median"]))
+            except Exception:  # noqa: BLE001 - missing, unreadable, corrupt: rebuilt below
+                pass
+        built = cls.build(source)
+        if cache is not None:
+            built.save(cache, stamp)
+        return built
+
+    @classmethod
+    def build(cls, source: Path) -> "IdfTable":
+        table, median = jieba_idf()
+        table_ = WordTable()
+        words = list(table)  # dict order: each word once, its last value
+        ids, _, _ = table_.lookup_adding(["\0".join(words)])
+        values = np.zeros(table_.count)
+        values[ids] = np.fromiter(table.values(), float, len(table))
+        jieba_idf.cache_clear()  # the dict is not needed any more
+        return cls(table_, values, median)
+
+    def save(self, path: Path, stamp: np.ndarray) -> None:
+        import os
+        import tempfile
+
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    t = self.table
+                    np.savez(fh, stamp=stamp, values=self.values, median=self.median,
+                             hashes=t.hashes[:t.count], starts=t.starts[:t.count],
+                             lengths=t.lengths[:t.count], pool=t.pool[:t.used])
+                os.replace(tmp, path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError:
+            pass  # a read-only state folder: the table is rebuilt at every start
+
+    def get(self, word: str) -> float | None:
+        """IDF of one word, None if the table does not have it (as ``dict.get``)."""
+        if not word or "\0" in word or "\1" in word:
+            return None
+        ids, _ = self.table.lookup([word])
+        return float(self.values[ids[0]]) if ids[0] >= 0 else None
+
+    def lookup(self, words: Sequence[str]) -> np.ndarray:
+        """IDF of each word; the median for a word the table does not have."""
+        if not words:
+            return np.zeros(0)
+        # An empty word or one holding a separator is in no table: look up "\2" instead.
+        probe = [w if w and "\0" not in w and "\1" not in w else "\2" for w in words]
+        ids, _ = self.table.lookup(["\0".join(probe)])
+        return np.where(ids >= 0, self.values[np.maximum(ids, 0)], self.median)
+
+
+@functools.lru_cache(maxsize=4)
+def idf_table(cache_dir: Path | None) -> IdfTable:
+    return IdfTable.load(cache_dir)
+
+
+class Lexicon(dict):
+    """Token key -> id, shared by the articles a Ranker sees, with per-id attributes in numpy
+    arrays (``word`` id, ``length``, ``flags`` bits) for the compiled ranker.
+
+    The key is the word itself when the tagger's flag is a function of the word (rjieba:
+    dictionary lookup); then ``table`` holds the same ids for compiled lookups of a whole
+    batch (``batch_ids``). Else the key is word and flag (jieba.posseg tags unknown words in
+    context) and tokens are looked up here, one article at a time (``token_ids``).
+    ``word`` ids ignore the flag and letter case. Cleared past ``max_size`` to keep memory
+    flat over an unbounded stream; results never depend on the ids' values."""
+
+    ATTRIBUTES = {"word": np.int64, "length": np.int64, "flags": np.uint8}
+
+    def __init__(self, stopwords: frozenset[str], flags_follow_words: bool,
+                 max_size: int = 300_000, cache_dir: Path | None = None) -> None:
+        super().__init__()
+        self._stopwords = stopwords
+        self._idf = idf_table(cache_dir)
+        self.flags_follow_words = flags_follow_words
+        self._max_size = max_size
+        self._reset()
+
+    def _reset(self) -> None:
+        self.clear()
+        self.table = WordTable()
+        self.spelling: list[str] = []  # by id: the token as the tokenizer gave it
+        self.words: dict[str, int] = {}
+        self.word_idf = np.zeros(4096)  # by word id
+        for name, dtype in self.ATTRIBUTES.items():
+            setattr(self, name, np.zeros(4096, dtype))
+
+    def idf_of(self, word: str) -> float | None:
+        """The word's IDF in jieba's general corpus, None if it is not there."""
+        return self._idf.get(word)
+
+    def ensure_room(self) -> None:
+        if len(self) + len(self.words) > self._max_size:
+            self._reset()
+
+    def token_ids(self, tokens: Sequence[tuple[str, str]]) -> list[int]:
+        """Ids of one article's (word, flag) tokens. Called right after the article is tagged,
+        while its tokens are still in the CPU cache: on a whole batch at once this costs 3x
+        more."""
+        if self.flags_follow_words:
+            keys = [word for word, _ in tokens]
+        else:
+            keys = [word + "\x1f" + flag for word, flag in tokens]
+        ids = list(map(self.get, keys, repeat(-1)))
+        if -1 in ids:  # words not seen before: once each
+            for i, known in enumerate(ids):
+                if known < 0:
+                    ids[i] = self.get(keys[i]) if keys[i] in self else self._add(keys[i],
+                                                                                   *tokens[i])
+        return ids
+
+    def batch_ids(self, joined: Sequence[str], texts: Sequence[str],
+                  tag: Callable[[str], list[tuple[str, str]]]) -> tuple[np.ndarray, np.ndarray]:
+        """Ids of the words of a batch of articles, as the tagger's ``cut`` gave them, when
+        its flags follow words: a known word needs no flag, so articles are cut, not tagged
+        (rjieba's ``tag`` is the same cut plus a dictionary lookup, at twice the cost).
+
+        ``joined[a]`` is article a's words joined by NUL, ``texts[a]`` its text, which must
+        hold no NUL or U+0001 (they join words and articles for the compiled word table).
+        One string an article, not a list of words: a batch's 25,000 word objects kept
+        alive until the batch is ranked cost more than cutting them (memory, not
+        arithmetic). Returns the ids and each article's number of words."""
+        first = len(self)
+        ids, counts, table_first = self.table.lookup_adding(joined)
+        assert table_first == first  # the table and the lexicon count additions alike
+        words = self.table.words(first)
+        if words:
+            flags = self._flags_of(words, first, ids, counts, self.table.lengths, texts, tag)
+            self._extend(words, words, flags, in_table=True)
+        return ids, counts
+
+    @staticmethod
+    def _flags_of(words: Sequence[str], first: int, ids: np.ndarray, counts: np.ndarray,
+                  lengths: np.ndarray, texts: Sequence[str],
+                  tag: Callable[[str], list[tuple[str, str]]]) -> list[str]:
+        """The tagger's flags of new words (ids ``first`` on). A flag belongs to the word
+        (``flags_follow_words``), so all the new words of a batch are tagged in one call,
+        a line each (tagging each word alone took 25 us a word). A word that does not come
+        back whole there (a word the HMM found in context, or a dictionary word whose parts
+        outscore it alone: 必成, 建在) takes its flag from tagging the clause of its first
+        occurrence (between punctuation marks: the tokenizer cuts each run of letters on its
+        own, so the clause gives the tokens the whole text does, for a fraction of the
+        time), else its line, else the whole text. Any tagging that returns the word whole
+        gives its flag. ``lengths``: characters of each id."""
+        alone = dict(tag("\n".join(words)))
+        flags = [alone.get(word) for word in words]
+        if None not in flags:
+            return flags
+        missed = [k for k, flag in enumerate(flags) if flag is None]
+        occurs = {}  # id -> batch position of its first occurrence
+        for at in np.flatnonzero(np.isin(ids, np.array(missed) + first)).tolist():
+            occurs.setdefault(int(ids[at]), at)
+        ends = np.cumsum(counts)
+        in_line: dict[tuple[int, int], dict[str, str]] = {}
+        for k in missed:
+            at = occurs[first + k]
+            a = int(np.searchsorted(ends, at, side="right"))
+            t0 = int(ends[a] - counts[a])
+            text = texts[a]
+            offset = int(lengths[ids[t0:at]].sum())
+            begin, end = offset, offset + len(words[k])
+            while begin > 0 and text[begin - 1] not in _CLAUSE_BREAKS:
+                begin -= 1
+            while end < len(text) and text[end] not in _CLAUSE_BREAKS:
+                end += 1
+            for begin, end in ((begin, end), (text.rfind("\n", 0, offset) + 1,
+                                              _line_end(text, offset)), (0, len(text))):
+                if (a, begin, end) not in in_line:
+                    in_line[a, begin, end] = dict(tag(text[begin:end]))
+                flags[k] = in_line[a, begin, end].get(words[k])
+                if flags[k] is not None:
+                    break
+            else:  # cannot happen: the word is one of the text's tokens
+                flags[k] = tag(text)[at - t0][1]
+        return flags
+
+    def _add(self, key: str, word: str, flag: str) -> int:
+        self._extend([key], [word], [flag], in_table=False)
+        return len(self) - 1
+
+    def _extend(self, keys: Sequence[str], words: Sequence[str], flags: Sequence[str],
+                in_table: bool) -> None:
+        """Adds new tokens (ids from ``len(self)`` on); ``in_table``: the word table has
+        them already."""
+        first = len(self)
+        last = first + len(keys)
+        for name in self.ATTRIBUTES:
+            setattr(self, name, grown(getattr(self, name), last))
+        # Column by column over the new words (comprehensions and numpy, not one Python
+        # statement per word and attribute): on text full of new words this is most of
+        # what learning a word costs.
+        vocabulary = self.words
+        known = len(vocabulary)
+        texts = [word.strip().lower() for word in words]  # "GDP" and "gdp" are one word
+        wordy = np.array([_WORDY.search(text) is not None for text in texts], bool)
+        content = wordy & np.array([text not in self._stopwords for text in texts], bool)
+        by_flag = np.array([_FLAG_BITS.get(flag, 0) for flag in flags], np.uint8)
+        vertex = content & (by_flag & VERTEX != 0) & np.array(
+            [len(text) >= 2 and not text.isdigit() for text in texts], bool)
+        bits = (WORDY * wordy | CONTENT * (content & (by_flag & CONTENT != 0))
+                | VERTEX * vertex
+                | np.array([_WORD_BITS.get(text, 0) for text in texts], np.uint8))
+        word_ids = [vocabulary.setdefault(text, len(vocabulary)) for text in texts]
+        self.word_idf = grown(self.word_idf, len(vocabulary))
+        self.word_idf[known:len(vocabulary)] = self._idf.lookup(
+            list(itertools.islice(vocabulary, known, None)))
+        self.word[first:last] = word_ids
+        self.length[first:last] = [len(word) for word in words]
+        self.flags[first:last] = bits
+        self.update(zip(keys, range(first, last)))
+        self.spelling.extend(words)
+        if self.flags_follow_words and not in_table:
+            for key in keys:
+                self.table.add(key)  # same id: both count additions from 0
