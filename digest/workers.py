@@ -190,13 +190,14 @@ def _work(path: Path) -> Prepared:
 def _build(week):  # IsoWeek -> RenderedDigest | None
     """Group and render one week from the store, read through the worker's own connection
     (opened once; read-only, so it can never take the writer's lock)."""
-    global _reader, _templates
+    global _reader, _templates, _ranker
     from . import pipeline
     from .render import template_environment
     from .store import open_reader
 
     assert _config is not None
     if _reader is None:
+        _ranker = None  # the files are done: let its lexicon go before grouping needs room
         _reader = open_reader(_config)
         _templates = template_environment(_config)
     return pipeline.build_week(_reader, _config, week, _templates)
