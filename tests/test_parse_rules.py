@@ -31,6 +31,29 @@ def test_datelines():
         assert (dateline.place, dateline.month, dateline.day) == (place, month, day), text
     assert parse.match_dateline("通讯员张三介绍, 工作推进。") is None
     assert parse.match_dateline("会议强调, 要抓好落实。") is None
+    # a paper whose name ends in 讯, on its page header or beside its issue date
+    assert parse.match_dateline("新华每日电讯  2026年4月28日  第01版  要闻") is None
+    assert parse.match_dateline("新华每日电讯 2026年4月28日") is None
+    assert parse.match_dateline("东昌时讯  A01版") is None
+
+
+def test_furniture_author_and_dateline_lines_are_never_headlines():
+    text = ("新华每日电讯  2026年4月28日  第01版  要闻\n\n本期导读\n\n一条新闻的标题\n\n"
+            "新华社北京4月27日电\n\n" + "正文第一段讲了一件事情，事情很重要。" * 3 + "\n\n"
+            "（作者系某大学教授）\n")
+    parsed = parse.parse_text(text)
+    assert [a.title for a in parsed.articles] == ["一条新闻的标题"]
+    article = parsed.articles[0]
+    assert article.kicker is None and article.subtitle is None
+    assert article.dateline == "新华社北京4月27日电"
+    reasons = {n.text: n.reason for n in parsed.non_article}
+    assert reasons["新华每日电讯  2026年4月28日  第01版  要闻"] == "masthead"
+    assert "本期导读" in reasons
+    body = "正文第一段讲了一件事情，事情很重要。" * 3
+    byline = parse.parse_text(f"上一篇的标题\n\n{body}\n\n一条新闻的标题\n\n新华社记者 陈宇轩\n\n"
+                              f"颜之宏\n\n{body}\n").articles
+    assert [(a.title, a.kicker, a.subtitle) for a in byline][-1] == ("一条新闻的标题", None, None)
+    assert byline[-1].byline == "新华社记者 陈宇轩 颜之宏" and byline[-1].paragraphs == (body,)
 
 
 def test_wire_dateline_credit_becomes_byline():

@@ -102,6 +102,50 @@ def _headline_before_dateline(lines: list[Line], labels: list[str],
 _AUTHOR_END = re.compile(r"^[（(〔\[]\s*(?:本文)?作者(?:系|为|是|单位)")
 
 
+# a page's table of contents banner, printed with no story under it
+_BANNER = re.compile(r"^(?:本期|今日|本版|今天|本周)?(?:导读|要目|目录)$")
+
+
+def _furniture_and_author_lines(lines: list[Line], labels: list[str],
+                                masthead_nos: set[int]) -> list[str]:
+    """Masthead and page header lines (`第05版`, `学习时报  2026年4月27日  第05版  高端智库`)
+    and a `本期导读` banner are furniture; an author's post (`（作者系…）`) closes the story
+    above and a dateline alone on its line (`新华社北京4月28日电`) opens a body: none is ever
+    a headline, whatever the labeller thought."""
+    out = list(labels)
+    for i, line in enumerate(lines):
+        if line.no in masthead_nos or is_page_header(line.text) or _BANNER.match(line.text):
+            out[i] = "F"
+        elif out[i] in ("K", "T", "S") and _AUTHOR_END.match(line.text) and i and \
+                out[i - 1] in ("B", "N"):
+            out[i] = "B"
+        elif out[i] in ("K", "T", "S") and (m := match_dateline(line.text)) and \
+                len(line.text) <= len(m.text) + 2:
+            out[i] = "B"  # a dateline printed on its own line opens the body
+        elif out[i] in ("K", "T", "S") and _byline_line(lines, i):
+            out[i] = "B"
+    return out
+
+
+_REPORTER_ONLY = re.compile(r"^(?:新华社|本报|中新社)?(?:特约)?(?:记者|通讯员)$")
+# `新华社记者 陈宇轩`, `本报记者 张三 李四` (the space keeps out a `记者手记` banner)
+_REPORTER_NAMES = re.compile(r"^(?:新华社|本报|中新社)?(?:特约)?(?:记者|通讯员)[ \u3000]+"
+                             r"[\u4e00-\u9fff]{2,4}(?:[ \u3000、]+[\u4e00-\u9fff]{2,4}){0,5}$")
+_NAME_ONLY = re.compile(r"^[\u4e00-\u9fff]{2,4}$")
+
+
+def _byline_line(lines: list[Line], i: int) -> bool:
+    """`新华社记者 陈宇轩`, and a bare name printed under a reporter line (`新华社记者` /
+    `吉宁`): a byline, never a headline."""
+    text = lines[i].text
+    if _REPORTER_NAMES.match(text) or _REPORTER_ONLY.match(text):
+        return True
+    if i and _NAME_ONLY.match(text):
+        above = lines[i - 1].text
+        return bool(_REPORTER_NAMES.match(above) or _REPORTER_ONLY.match(above))
+    return False
+
+
 def _headline_after_story_end(lines: list[Line], labels: list[str]) -> list[str]:
     """The headline-shaped line right after a story's closing author line (`（作者系…）`)
     opens the next story: an author's post is printed only at the end."""
@@ -152,7 +196,7 @@ def parse_text(text: str, *, source: str = "", sha256: str = "",
         masthead_nos |= {line.no for line in lines
                          if line.text.replace(" ", "") == paper}
     labels = tagger.label(lines)
-    labels = ["F" if line.no in masthead_nos else lab for line, lab in zip(lines, labels)]
+    labels = _furniture_and_author_lines(lines, labels, masthead_nos)
     labels = _headline_before_dateline(lines, labels, masthead_nos)
     labels = _headline_after_story_end(lines, labels)
     labels = _story_openers(lines, labels)

@@ -16,6 +16,7 @@ from . import rules
 from .lines import Line, is_page_header
 
 DECK = {"K": 0, "T": 1, "S": 2}
+_NAME_ONLY = re.compile(r"^[\u4e00-\u9fff]{2,4}$")
 
 
 @dataclass
@@ -84,6 +85,8 @@ def group(lines: list[Line], labels: list[str], skip: dict[int, str],
         if label in DECK:
             opens = not (current is not None and not current.body and current.deck
                          and DECK[label] > DECK[current.deck[-1][0]])
+            if opens and label == "S":
+                label = "T"  # a 副题 with no headline above it is the headline
             kicker = _stray_lead_in(current, furniture, line) if opens and label == "T" else None
             flush_furniture(True)
             rank = DECK[label]
@@ -203,8 +206,9 @@ def _split_body(lines: list[Line]) -> _Parts:
              if rules._JUMP.search(line.text) and len(line.text) <= 20]
     lines = [line for line in lines if line not in jumps]
     top: list[Line] = []
-    while len(lines) > 1 and not rules.match_dateline(lines[0].text) and _top_byline(lines[0]):
-        top.append(lines.pop(0))
+    while len(lines) > 1 and not rules.match_dateline(lines[0].text) and (
+            _top_byline(lines[0]) or top and _NAME_ONLY.match(lines[0].text)):
+        top.append(lines.pop(0))  # `新华社记者` / `吉宁`: a name printed under its byline
     end_byline = credit = None
     if len(lines) > 1 or (lines and top):
         kind = _end_kind(lines[-1])

@@ -37,7 +37,7 @@ _GLUED_BYLINE = re.compile(
 _JUMP = re.compile(r"[上下]接第?.{0,3}版|转第?.{0,3}版|接上版|转下版")
 _TOP_BYLINE = re.compile(
     r"^(?:[□■◆▲●]\s*\S.{1,60}"
-    r"|(?:本报记者|本报通讯员|特约记者|记者|通讯员|融媒体中心|融媒体|实习生|文/图|文／图|"
+    r"|(?:本报记者|本报通讯员|特约记者|新华社记者|中新社记者|记者|通讯员|融媒体中心|融媒体|实习生|文/图|文／图|"
     r"文图|撰文|作者)[\s:：/／]*\S.{0,50}"
     r"|.{2,50}\s报道)$")
 _CREDIT = re.compile(r"^.{2,50}(?:\s摄|摄影|供图|/摄|／摄)$|^(?:摄影|图)[\s:：/／].{2,40}$")
@@ -77,12 +77,22 @@ def ends_sentence(text: str) -> bool:
     return bool(stripped) and stripped[-1] in _TERMINAL
 
 
+# `新华每日电讯  2026年4月28日  第01版  要闻`: a paper whose name ends in 讯 heading a page
+_PAGE_NUMBER = re.compile(r"第\s*[\d一二三四五六七八九十]{1,3}\s*版|(?<![A-Za-z])[A-Z]\s*\d{1,2}\s*版")
+_YEAR_NEXT = re.compile(r"\s*(?:19|20)\d{2}\s*年")
+
+
 def match_dateline(text: str) -> Dateline | None:
     """The dateline at the start of a paragraph, if it has one."""
+    if len(text) <= 40 and _PAGE_NUMBER.search(text) and not ends_sentence(text):
+        return None  # a page header line
     for pattern in (_WIRE_DATELINE, _LOCAL_DATELINE):
         m = pattern.match(text)
         if not m:
             continue
+        if pattern is _LOCAL_DATELINE and not m.group("month") and _YEAR_NEXT.match(
+                text, m.end()):
+            continue  # `…讯  2026年4月28日`: a masthead's name and issue date, not a dateline
         place = m.group("place") or None
         if pattern is _LOCAL_DATELINE and (place in _NOT_PLACES or (not place and not m.group(
                 "agency"))):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from .lines import Line, features
+from .context import features
+from .lines import Line
 
 MODEL = Path(__file__).resolve().parent.parent / "data" / "parser.crfsuite"
 LABELS = ("F", "K", "T", "S", "N", "B")  # furniture, 引题, 标题, 副题, untitled start, body
