@@ -1,17 +1,24 @@
 """Load and validate config.toml, completely, at load.
 
 The schema is the frozen dataclasses below: their fields are the keys, their annotations the
-types *and the rules* (pydantic v2 validates them: strict types, ranges, finite numbers,
-choices, templates compiled against their fields, paths resolved and checked), their
-defaults the defaults. The rest of the program only ever sees the plain frozen dataclasses.
+types *and the rules* (a `Rule` each: strict types, ranges, finite numbers, lengths, checks
+such as templates compiled against their fields and paths resolved), their defaults the
+defaults. The rest of the program only ever sees the plain frozen dataclasses.
 A wrong file never produces a traceback: `ConfigError` names the key, the value and the fix
 in one line (`email.hots: unknown key in [email]; did you mean 'host'?`), and the CLI exits
 with status 2. Checks that relate two keys (retry_max_seconds >= retry_base_seconds, a
 subscriber's themes exist, distinct folders) follow in `_check`.
+
+Two readers of the same rules: pydantic v2 (`Rule.__get_pydantic_core_schema__`), which
+decides every doubtful file and words every error, and `_quick`, a walk over the
+annotations that only ever says "valid, and this is the Config" or "not sure". Importing
+pydantic and building its validator costs about 0.15 s, more than all the rest of
+`digest status`; a plain config.toml is valid, so pydantic is imported only for the file
+`_quick` cannot vouch for (tests/test_config_fuzz.py checks that both agree).
 """
 
 import dataclasses
-import difflib
+import math
 import os
 import re
 import string
@@ -20,11 +27,11 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (AfterValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError,
-                      ValidationInfo)
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter, ValidationInfo
 
 CONFIG_ENV = "DIGEST_CONFIG"  # path of config.toml
 HOME_ENV = "DIGEST_HOME"  # overrides [paths].state (tests run in a temp dir)
@@ -43,15 +50,49 @@ class Hint:
     text: str
 
 
+@dataclass(frozen=True)
+class Rule:
+    """The rules of one value, the first item of its Annotated metadata (one Rule a value).
+
+    strict: only the value's own type (no "3" for 3; for a float, a TOML integer too);
+    bounds and lengths as pydantic's Field has them; `checks`: functions run in order on the
+    value, each returning it (possibly resolved, like a path) or raising ValueError, and
+    taking the validation info (its `.context["base"]`) when they have a second parameter.
+    """
+
+    strict: bool = False
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    finite: bool = False
+    min_length: int | None = None
+    max_length: int | None = None
+    checks: tuple[typing.Callable, ...] = ()
+
+    def __get_pydantic_core_schema__(self, source: object, handler) -> object:
+        """The same rules in pydantic's terms (Strict, Field, AfterValidator), in this order."""
+        from pydantic import AfterValidator, Field, Strict
+
+        limits = {name: getattr(self, name) for name in ("ge", "gt", "le", "min_length",
+                                                           "max_length")
+                  if getattr(self, name) is not None}
+        if self.finite:
+            limits["allow_inf_nan"] = False
+        metadata = [*([Strict()] if self.strict else []), *([Field(**limits)] if limits else []),
+                    *(AfterValidator(check) for check in self.checks)]
+        return handler.generate_schema(Annotated[source, *metadata] if metadata else source)
+
+
 def whole(lo: int, hi: int) -> object:
-    return Annotated[int, Strict(), Field(ge=lo, le=hi), Hint(f"a whole number from {lo} to {hi}")]
+    return Annotated[int, Rule(strict=True, ge=lo, le=hi),
+                     Hint(f"a whole number from {lo} to {hi}")]
 
 
 def number(lo: float, hi: float, *, above: bool = False) -> object:
     """A finite number in [lo, hi] (or (lo, hi] with `above`); TOML integers are accepted."""
     low = {"gt": lo} if above else {"ge": lo}
     span = f"above {lo:g} and at most {hi:g}" if above else f"from {lo:g} to {hi:g}"
-    return Annotated[float, Strict(), Field(le=hi, allow_inf_nan=False, **low),
+    return Annotated[float, Rule(strict=True, le=hi, finite=True, **low),
                      Hint(f"a number {span}")]
 
 
@@ -68,11 +109,16 @@ def _name(value: str) -> str:
     return value
 
 
-Name = Annotated[str, Strict(), Field(min_length=1, max_length=200), AfterValidator(_name),
+def words(min_items: int | None = None) -> object:
+    return Annotated[list[Annotated[str, Rule(strict=True)]],
+                     Rule(min_length=min_items, checks=(_words,)),
+                     Hint('a list of non-empty strings, e.g. ["word", "other"]')]
+
+
+Name = Annotated[str, Rule(strict=True, min_length=1, max_length=200, checks=(_name,)),
                  Hint("a non-empty string")]
-Words = Annotated[list[Annotated[str, Strict()]], AfterValidator(_words),
-                  Hint('a list of non-empty strings, e.g. ["word", "other"]')]
-Flag = Annotated[bool, Strict(), Hint("true or false")]
+Words = words()
+Flag = Annotated[bool, Rule(strict=True), Hint("true or false")]
 
 # The one-line message of each pydantic error type, where the generic one would not help.
 _TYPE_WORDS = {"int_type": "a whole number", "int_parsing": "a whole number",
@@ -95,7 +141,7 @@ _SYSTEM_TREES = tuple(Path(p) for p in ("/bin", "/boot", "/dev", "/etc", "/lib",
 def _os_errors_are_values(check: typing.Callable) -> typing.Callable:
     """A path the system refuses to look at (too long, a loop of links) is a bad value too:
     pydantic turns only ValueError into a message, anything else would be a traceback."""
-    def wrapped(path: Path, info: ValidationInfo) -> Path:
+    def wrapped(path: Path, info: "ValidationInfo") -> Path:  # two parameters: gets the info
         try:
             return check(path, info)
         except OSError as exc:
@@ -104,7 +150,7 @@ def _os_errors_are_values(check: typing.Callable) -> typing.Callable:
     return wrapped
 
 
-def _expand(path: Path, info: ValidationInfo) -> Path:
+def _expand(path: Path, info: "ValidationInfo") -> Path:
     """`~` and relative paths: relative to the config file's folder."""
     if any(len(os.fsencode(part)) > 255 for part in path.parts) or len(str(path)) > 1024:
         raise ValueError(f"{_shown(str(path))} is too long for a path; give a shorter one")
@@ -121,7 +167,7 @@ def _expand(path: Path, info: ValidationInfo) -> Path:
     return Path(os.path.normpath(path if path.is_absolute() else base / path))
 
 
-def _work_folder(path: Path, info: ValidationInfo) -> Path:
+def _work_folder(path: Path, info: "ValidationInfo") -> Path:
     """A folder digest creates and writes into: not a file, not a system folder."""
     path = _expand(path, info)
     real = Path(os.path.realpath(path))
@@ -146,7 +192,7 @@ def _work_folder(path: Path, info: ValidationInfo) -> Path:
     return path
 
 
-def _read_folder(path: Path, info: ValidationInfo) -> Path:
+def _read_folder(path: Path, info: "ValidationInfo") -> Path:
     path = _expand(path, info)
     if path.exists() and not path.is_dir():
         raise ValueError(f"{str(path)!r} is a file, not a folder; name a folder or remove the "
@@ -156,7 +202,7 @@ def _read_folder(path: Path, info: ValidationInfo) -> Path:
     return path
 
 
-def _file(path: Path, info: ValidationInfo) -> Path:
+def _file(path: Path, info: "ValidationInfo") -> Path:
     path = _expand(path, info)
     if path.exists() and not path.is_file():
         raise ValueError(f"{str(path)!r} is not a regular file; name a file or remove the key")
@@ -170,7 +216,7 @@ def _file(path: Path, info: ValidationInfo) -> Path:
 _MAX_WORD_FILE = 64 << 20
 
 
-def _word_file(path: Path, info: ValidationInfo) -> Path:
+def _word_file(path: Path, info: "ValidationInfo") -> Path:
     """A word list (user dictionary, stopwords): UTF-8 text, one entry a line."""
     path = _file(path, info)
     if path.stat().st_size > _MAX_WORD_FILE:
@@ -187,13 +233,14 @@ def _word_file(path: Path, info: ValidationInfo) -> Path:
     return path
 
 
-WorkFolder = Annotated[Path, AfterValidator(_os_errors_are_values(_work_folder)),
-                       Hint("a folder path")]
-ReadFolder = Annotated[Path, AfterValidator(_os_errors_are_values(_read_folder)),
-                       Hint("a folder path")]
-WordFile = Annotated[Path, AfterValidator(_os_errors_are_values(_word_file)),
-                     Hint("a UTF-8 text file path")]
-PemFile = Annotated[Path, AfterValidator(_os_errors_are_values(_file)), Hint("a file path")]
+def _path(check: typing.Callable, hint: str) -> object:
+    return Annotated[Path, Rule(checks=(_os_errors_are_values(check),)), Hint(hint)]
+
+
+WorkFolder = _path(_work_folder, "a folder path")
+ReadFolder = _path(_read_folder, "a folder path")
+WordFile = _path(_word_file, "a UTF-8 text file path")
+PemFile = _path(_file, "a file path")
 
 
 def _timezone(name: str) -> str:
@@ -291,13 +338,15 @@ def _template(allowed: tuple[str, ...]) -> typing.Callable[[str], str]:
     return check
 
 
-def _rule(check: typing.Callable, base: object = str, *extra: object) -> object:
-    return Annotated[base, Strict(), *extra, AfterValidator(check)]
+def _rule(*checks: typing.Callable, max_length: int | None = None) -> object:
+    """A string that `checks` accept."""
+    return Annotated[str, Rule(strict=True, max_length=max_length, checks=checks)]
 
 
-# forbid: an unknown key is an error (with a did-you-mean); validate_default: the default
-# paths are resolved and checked like written ones.
-_STRICT = ConfigDict(extra="forbid", validate_default=True)
+# pydantic's ConfigDict (a plain dict): forbid: an unknown key is an error (with a
+# did-you-mean); validate_default: the default paths are resolved and checked like written
+# ones. `_quick` does both as well.
+_STRICT = {"extra": "forbid", "validate_default": True}
 
 
 @dataclass(frozen=True)
@@ -334,7 +383,7 @@ class RankConfig:
 class ThemeConfig:
     __pydantic_config__ = _STRICT
     name: Name
-    keywords: Annotated[Words, Field(min_length=1)]
+    keywords: words(min_items=1)
     exclude: Words = field(default_factory=list)
 
 
@@ -429,10 +478,9 @@ class EmailConfig:
     username: Name | None = None
     password_env: _rule(_env_name) = "DIGEST_SMTP_PASSWORD"
     sender: _rule(_address) = "digest@localhost"
-    subject: _rule(_template(SUBJECT_FIELDS), str, Field(max_length=500)) = "{title} {week}"
+    subject: _rule(_template(SUBJECT_FIELDS), max_length=500) = "{title} {week}"
     # mailto: or https: URL for List-Unsubscribe
-    unsubscribe: _rule(_template(UNSUBSCRIBE_FIELDS), str, Field(max_length=2000),
-                       AfterValidator(_unsubscribe)) = ""
+    unsubscribe: _rule(_unsubscribe, _template(UNSUBSCRIBE_FIELDS), max_length=2000) = ""
     timeout_seconds: number(1, 3600) = 30.0
     max_attempts: whole(1, 1000) = 8
     retry_base_seconds: whole(1, 86_400) = 300
@@ -445,7 +493,7 @@ class EmailConfig:
 class SubscriberConfig:
     __pydantic_config__ = _STRICT
     email: _rule(_address)
-    name: Annotated[str, Strict(), Field(max_length=200)] = ""
+    name: Annotated[str, Rule(strict=True, max_length=200)] = ""
     themes: Words = field(default_factory=list)  # empty: every theme
 
 
@@ -472,14 +520,114 @@ class Config:
 
 _SECTIONS = ("paths", "text", "rank", "digest", "clustering", "dedupe", "schedule", "ingest",
              "email")
-_adapter: TypeAdapter | None = None
+_adapter: "TypeAdapter | None" = None
 
 
-def _validator() -> TypeAdapter:
+def _validator() -> "TypeAdapter":
     global _adapter
-    if _adapter is None:  # built on first use: about 50 ms, and `parse` may not need it
+    if _adapter is None:  # built on first use: about 50 ms, and most loads do not need it
+        from pydantic import TypeAdapter
+
         _adapter = TypeAdapter(Config)
     return _adapter
+
+
+# -- the quick reader of the rules ----------------------------------------------------------
+
+class _Unsure(Exception):
+    """`_quick` cannot vouch for a value: pydantic decides, and words any error."""
+
+
+# Types whose values TOML gives as themselves; a strict one takes no other (bool is no int).
+_EXACT = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
+
+
+def _quick(tp: object, value: object, info: types.SimpleNamespace) -> object:
+    """`value` validated against annotation `tp` as pydantic would (strict types, Literal,
+    `X | None`, lists, dataclasses from tables, paths from strings, then the Rule), or
+    _Unsure for anything else: a wrong value, a type this walk does not know."""
+    rule = Rule()
+    if typing.get_origin(tp) is Annotated:
+        rules = [item for item in tp.__metadata__ if isinstance(item, Rule)]
+        rule = rules[0] if rules else rule
+        tp = tp.__origin__
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        arms = [arm for arm in typing.get_args(tp) if arm is not type(None)]
+        if rule != Rule() or len(arms) != 1:
+            raise _Unsure
+        return None if value is None else _quick(arms[0], value, info)
+    if origin is Literal:
+        if type(value) is not str or value not in typing.get_args(tp):
+            raise _Unsure
+    elif origin is list:
+        if type(value) is not list:
+            raise _Unsure
+        value = [_quick(typing.get_args(tp)[0], item, info) for item in value]
+    elif dataclasses.is_dataclass(tp):
+        value = _quick_table(tp, value, info)
+    elif tp in _EXACT and rule.strict:
+        if type(value) not in _EXACT[tp]:
+            raise _Unsure
+        value = float(value) if tp is float else value
+    elif tp is Path and not rule.strict:
+        if type(value) is str:
+            value = Path(value)
+        elif not isinstance(value, Path):
+            raise _Unsure
+    else:
+        raise _Unsure
+    return _quick_rule(rule, value, info)
+
+
+def _quick_rule(rule: Rule, value: object, info: types.SimpleNamespace) -> object:
+    for limit, holds in ((rule.ge, lambda v, n: v >= n), (rule.gt, lambda v, n: v > n),
+                         (rule.le, lambda v, n: v <= n)):
+        if limit is not None and not holds(value, limit):  # NaN holds none
+            raise _Unsure
+    if rule.finite and not math.isfinite(value):
+        raise _Unsure
+    if rule.min_length is not None and len(value) < rule.min_length:
+        raise _Unsure
+    if rule.max_length is not None and len(value) > rule.max_length:
+        raise _Unsure
+    for check in rule.checks:
+        try:
+            value = check(value, info) if check.__code__.co_argcount == 2 else check(value)
+        except Exception:  # noqa: BLE001 - whatever it is, pydantic says it the same way
+            raise _Unsure from None
+    return value
+
+
+def _quick_table(cls: type, value: object, info: types.SimpleNamespace) -> object:
+    if type(value) is cls:  # a default such as DEFAULT_THEMES: pydantic checks it again too
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(cls)}
+    if type(value) is not dict:
+        raise _Unsure
+    fields = dataclasses.fields(cls)
+    if not value.keys() <= {f.name for f in fields}:
+        raise _Unsure  # an unknown key
+    given = {}
+    for f in fields:  # validate_default: defaults go through the rules as well
+        if f.name in value:
+            item = value[f.name]
+        elif f.default is not dataclasses.MISSING:
+            item = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            item = f.default_factory()
+        else:
+            raise _Unsure  # a required key is missing
+        given[f.name] = _quick(f.type, item, info)
+    return cls(**given)
+
+
+def quick_config(raw: dict, base: Path) -> Config | None:
+    """`raw` (a parsed config.toml, paths relative to `base`) as the Config pydantic would
+    make of it, or None when `_quick` cannot vouch for it."""
+    try:  # `info.context`: what the checks read of pydantic's ValidationInfo
+        return _quick(Config, raw, types.SimpleNamespace(context={"base": base}))
+    except _Unsure:
+        return None
 
 
 # -- error messages -------------------------------------------------------------------------
@@ -552,6 +700,8 @@ def _message(error: dict) -> str:
     if kind in ("unexpected_keyword_argument", "extra_forbidden"):
         owner = _unwrap(_annotation_at(loc[:-1]))[0]
         fields = [f.name for f in dataclasses.fields(owner) if f.name != "source"]
+        import difflib  # errors only
+
         close = difflib.get_close_matches(str(loc[-1]), fields, n=1)
         did_you_mean = f"did you mean '{close[0]}'? " if close else ""
         where = f"[{_key(loc[:-1])}]" if len(loc) > 1 else "the top level"
@@ -665,13 +815,17 @@ def load_config(path: Path | None = None, *, must_exist: bool = False) -> Config
         raw.setdefault(section, {})
     if os.environ.get(HOME_ENV) and isinstance(raw["paths"], dict):
         raw["paths"] = {**raw["paths"], "state": os.environ[HOME_ENV]}
-    try:
-        config = _validator().validate_python(raw, context={"base": base})
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        origin = (f" (the value comes from ${HOME_ENV})" if os.environ.get(HOME_ENV)
-                  and tuple(error["loc"][:2]) == ("paths", "state") else "")
-        raise ConfigError(f"{path}: {_message(error)}{origin}") from None
+    config = quick_config(raw, base)
+    if config is None:  # an error, or something unusual: pydantic decides and explains
+        from pydantic import ValidationError
+
+        try:
+            config = _validator().validate_python(raw, context={"base": base})
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            origin = (f" (the value comes from ${HOME_ENV})" if os.environ.get(HOME_ENV)
+                      and tuple(error["loc"][:2]) == ("paths", "state") else "")
+            raise ConfigError(f"{path}: {_message(error)}{origin}") from None
     config = dataclasses.replace(config, source=path)
     try:
         _check(config)

@@ -37,18 +37,24 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import decode, deliver, pipeline
 from .config import Config, ConfigError, SubscriberConfig
 from .ingest import (CLAIM_DIR, ERROR_SUFFIX, InboxOutcome, Ingestor, NotTheFilesFault,
                      StabilityTracker, UnsafeFolder, guard_folder, inbox_candidates, is_ignored,
                      process_inbox, recent_results, record_result, wait_and_process_inbox)
+from .ledger import LedgerRow, ledger_rows
 from .model import Theme
-from .render import mail_links, render_week
 from .sanitize import shown
 from .store import Store, open_store
-from .themes import group_week
 from .weeks import IsoWeek
+
+if TYPE_CHECKING:
+    from . import deliver, pipeline
+
+# The stages (pipeline, deliver, render, themes, decode) are imported by the functions that
+# use them: `digest status` lives here and must start in a fraction of a second
+# (tests/test_cli_start.py).
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +195,8 @@ def store_ingestor(store: Store, ranker: pipeline.Summarizer,
     """Decode errors propagate (the inbox moves the file to failed/); storing is one
     transaction keyed by sha256 (pipeline.store_decoded). With a `preparer`, files are
     decoded, parsed and ranked by its workers and stored in batches (ingest_claimed)."""
+    from . import decode, pipeline
+
     def ingest(path: Path) -> object:
         return pipeline.store_decoded(store, decode.read_issue_file(path), ranker, path)
     many = None if preparer is None else (
@@ -220,6 +228,10 @@ def store_composer(config: Config, store: Store, now: dt.datetime) -> deliver.Co
     """A week's mail for one subscriber: the week's stories in their themes (none named:
     every theme) that they have not had, and a 补发 section with earlier weeks' stories of
     the catch-up window that arrived after those weeks were mailed to them."""
+    from . import deliver
+    from .render import mail_links, render_week
+    from .themes import group_week
+
     grouped: dict[IsoWeek, tuple[Theme, ...]] = {}
     built = {IsoWeek.parse(row[0]) for row in store.conn.execute("SELECT week FROM digests")}
 
@@ -234,7 +246,7 @@ def store_composer(config: Config, store: Store, now: dt.datetime) -> deliver.Co
         # Late stories come only from weeks whose own mail to this subscriber is settled
         # (sent, empty or given up): a week waiting for a retry, or not mailed yet (a dry
         # run, which records nothing), carries its stories itself.
-        settled = {r.week for r in deliver.ledger_rows(store.conn)
+        settled = {r.week for r in ledger_rows(store.conn)
                    if r.subscriber == subscriber.email.lower()
                    and r.status in ("sent", "empty", "gave_up")}
         main, ids = undelivered(themes_of(iso), subscriber.themes, delivered)
@@ -356,7 +368,7 @@ def pending_mail(config: Config, store: Store, now: dt.datetime
                  ) -> list[tuple[str, str, dt.datetime | None, str]]:
     window = {str(w) for w in weeks_to_mail(config, store, now)}
     return [(r.week, r.subscriber, r.next_try, r.last_error or "")
-            for r in deliver.ledger_rows(store.conn, sorted(window))
+            for r in ledger_rows(store.conn, sorted(window))
             if r.status == "retry"] if window and config.email.enabled else []
 
 
@@ -370,6 +382,8 @@ def build_due_weeks(config: Config, store: Store, preparer: pipeline.Preparer,
                     report: RunReport, should_stop: Callable[[], bool],
                     now: Callable[[], dt.datetime]) -> None:
     """Build every due week that is not built (or gained an issue), each once."""
+    from . import pipeline
+
     due = weeks_to_build(config, store, now())
     weeks = list(due)
     if not weeks or should_stop():
@@ -400,6 +414,8 @@ def run_once(config: Config, *, tracker: StabilityTracker | None = None,
     With a `tracker` (the service) a file is taken once it has been seen unchanged across
     scans; without one (a one-shot run) the run waits out the stability delay once itself.
     """
+    from . import deliver, pipeline
+
     report = RunReport()
     ranker = ranker or pipeline.LazyRanker(config)
     with open_store(config) as store:
@@ -541,6 +557,8 @@ def serve(config: Config) -> int:
 def cycle_runner(config: Config, stop: StopSignal) -> Callable[[], None]:
     """The scheduled job: one run_once, with state kept between cycles (the stability
     tracker, the loaded ranker); a failed cycle is logged and the next one retries."""
+    from . import pipeline
+
     tracker = StabilityTracker(config.schedule.stable_seconds)
     ranker = pipeline.LazyRanker(config)
     busy = threading.Lock()
@@ -747,8 +765,8 @@ def _ingest_lines(config: Config, store: Store) -> list[str]:
 
 def _week_lines(config: Config, store: Store, now: dt.datetime) -> list[str]:
     digests = {d.week: d for d in store.digests()}
-    ledger: dict[str, list[deliver.LedgerRow]] = {}
-    for row in deliver.ledger_rows(store.conn):
+    ledger: dict[str, list[LedgerRow]] = {}
+    for row in ledger_rows(store.conn):
         ledger.setdefault(row.week, []).append(row)
     weeks = sorted(set(store.weeks()) | set(digests))
     lines = [f"weeks: {len(weeks)} with articles, {len(digests)} built"]

@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-import numba
+from .jit import numba
 import numpy as np
 
 TOKENIZERS = ("rjieba", "jieba")

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import multiprocessing
 import os
 import signal
 import threading
@@ -42,15 +41,16 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
-from . import decode, parse
+from . import decode
 from .config import Config
 from .model import Article, ParsedIssue, Summary
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 T = TypeVar("T")
 W = TypeVar("W")
@@ -112,6 +112,8 @@ def describe(exc: BaseException) -> str:
 
 def prepare_file(path: Path, ranker: Summarizer) -> Prepared:
     """Decode, parse and rank one file. Raises only when the machine gives out (memory)."""
+    from . import parse  # here: `digest status` imports this module and never parses
+
     start = time.perf_counter()
     try:
         decoded = decode.read_issue_file(path)
@@ -261,6 +263,11 @@ class Preparer:
         return self._submit(_work, path)
 
     def _submit(self, function: Callable, argument: object) -> Future:
+        # Imported here, as `parse` is below: `digest status` imports this module, never a pool.
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
         if self._pool is None:
             # spawn: a fresh interpreter per worker. fork would copy a parent that may run
             # threads (the scheduler's, the test servers'), and a lock held by one of them
@@ -298,7 +305,11 @@ class Preparer:
                 week, future = pending.popleft()
                 try:
                     result = future.result()
-                except BrokenProcessPool as exc:
+                except Exception as exc:
+                    from concurrent.futures.process import BrokenProcessPool
+
+                    if not isinstance(exc, BrokenProcessPool):
+                        raise  # the build's own error, raised as in this process
                     self.drop_pool()
                     raise WorkerError(f"a worker process failed ({describe(exc)}); the weeks "
                                       f"not built yet are left for the next run") from exc

@@ -42,11 +42,40 @@ def test_help_and_version_do_not_even_read_the_config(args, tmp_path):
     assert "digest.config" not in modules and "pydantic" not in modules
 
 
+def test_status_reads_a_plain_config_without_pydantic(tmp_path):
+    """The config is validated in full, but a file that passes the quick reader of the rules
+    (digest/config.py: `_quick`) needs no pydantic; nor does status need the stages that
+    build, render or mail."""
+    config = tmp_path / "config.toml"
+    config.write_text((ROOT / "config.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    done, modules = imported_modules("--config", str(config), "status", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "digest.config" in modules
+    unneeded = sorted(m for m in modules if m.split(".")[0] in ("pydantic", "jinja2", "css_inline")
+                      or m in ("digest.pipeline", "digest.render", "digest.parse", "digest.themes"))
+    assert not unneeded, unneeded
+
+
 def test_summarize_does_import_the_ranker(tmp_path, seed_files):
     """The probe can tell: a command that ranks shows numba in the same listing."""
     done, modules = imported_modules("summarize", str(seed_files[0]), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert {"numba", "numpy", "rjieba"} <= modules
+
+
+def test_summarize_ranks_without_scipy(tmp_path, seed_files):
+    """numba is imported with scipy hidden (digest/jit.py: numba only checks its version);
+    scipy stays importable afterwards for the stages that use it."""
+    probe = ("import runpy, sys\n"
+             "sys.argv = ['digest', 'summarize', sys.argv[1]]\n"
+             "try:\n    runpy.run_module('digest.cli', run_name='__main__')\n"
+             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+             "print('scipy' in sys.modules, 'numba' in sys.modules, file=sys.stderr)\n"
+             "import scipy.sparse\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(seed_files[0])], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.split()[-2:] == ["False", "True"], done.stderr[-2000:]
 
 
 def test_version_names_the_package():

@@ -60,3 +60,43 @@ def test_cli_reports_bad_config_without_traceback(tmp_path):
     assert result.returncode == 2
     assert "rank.mode: 'magic' is not one of default, textrank4zh" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_plain_config_is_read_without_pydantic(monkeypatch):
+    """The project's config.toml and the defaults are vouched for by the quick reader of the
+    rules, so `digest status` does not import pydantic (tests/test_cli_start.py); pydantic
+    is asked only about files that quick check is not sure of."""
+    import tomllib
+
+    from digest import config as cfg
+
+    monkeypatch.delenv("DIGEST_HOME")
+    for raw in ({}, tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))):
+        for section in cfg._SECTIONS:
+            raw.setdefault(section, {})
+        quick = cfg.quick_config(raw, ROOT)
+        assert quick is not None
+        assert repr(quick) == repr(cfg._validator().validate_python(raw,
+                                                                    context={"base": ROOT}))
+
+
+def test_every_value_has_one_rule_first_in_its_metadata():
+    """pydantic builds a Rule's schema afresh from the bare type (Rule.__get_pydantic_core_
+    schema__), so metadata before it would be dropped: one Rule a value, first."""
+    import dataclasses
+    import typing
+
+    from digest import config as cfg
+
+    def check(tp, where):
+        if typing.get_origin(tp) is typing.Annotated:
+            rules = [i for i, m in enumerate(tp.__metadata__) if isinstance(m, cfg.Rule)]
+            assert rules in ([], [0]), where
+            return check(tp.__origin__, where)
+        for arg in typing.get_args(tp):
+            check(arg, where)
+        if dataclasses.is_dataclass(tp):
+            for f in dataclasses.fields(tp):
+                check(f.type, f"{tp.__name__}.{f.name}")
+
+    check(cfg.Config, "Config")

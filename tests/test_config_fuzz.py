@@ -1,5 +1,7 @@
 """Fuzzing config.toml: any file is either refused in one line naming a key (exit 2), or
-a config that `digest run` over the seeds completes with; never a traceback.
+a config that `digest run` over the seeds completes with; never a traceback. And the quick
+reader of the rules (config._quick) vouches only for files pydantic turns into the same
+Config.
 
 Every example goes through the CLI's own config loading (click's CliRunner, in process,
 with `digest parse` of one seed as the cheap command); a sample of the accepted ones then
@@ -13,6 +15,7 @@ import json
 import math
 import re
 import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from digest import config as cfg
 from digest import deliver
 from digest.cli import main
 from digest.config import SubscriberConfig, load_config
@@ -239,6 +243,44 @@ def test_any_config_is_refused_in_one_line_or_runs(tmp_path_factory, monkeypatch
         return
     runs["full runs"] += 1
     full_run(path, config)
+
+
+@pytest.fixture(scope="module")
+def vouched() -> dict[str, int]:
+    counts = {"tried": 0, "accepted by pydantic": 0, "vouched for by _quick": 0}
+    yield counts
+    print(f"\nquick config check: {counts}")
+    assert counts["vouched for by _quick"] >= counts["tried"] // 4  # the check is no no-op
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(example=configs)
+def test_the_quick_check_vouches_only_for_what_pydantic_makes_the_same(
+        tmp_path_factory, monkeypatch, vouched, example):
+    """Same examples: whatever _quick accepts, pydantic accepts and makes the same Config
+    of (repr: an int where pydantic makes a float would show); pydantic words every error."""
+    from pydantic import ValidationError
+
+    monkeypatch.delenv("DIGEST_HOME", raising=False)
+    folder = tmp_path_factory.mktemp("quick")
+    prepare(folder)
+    try:
+        raw = tomllib.loads(toml_text(example))
+    except tomllib.TOMLDecodeError:
+        return  # refused before any validation (a lone surrogate's escape)
+    for section in cfg._SECTIONS:  # as load_config does
+        raw.setdefault(section, {})
+    vouched["tried"] += 1
+    quick = cfg.quick_config(raw, folder)
+    vouched["vouched for by _quick"] += quick is not None
+    try:
+        slow = cfg._validator().validate_python(raw, context={"base": folder})
+    except ValidationError as exc:
+        assert quick is None, f"_quick accepted what pydantic refuses: {exc.errors()[0]}"
+        return
+    vouched["accepted by pydantic"] += 1
+    assert quick is None or repr(quick) == repr(slow)
 
 
 def service_parts_accept(config) -> None:

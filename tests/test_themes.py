@@ -23,6 +23,7 @@ from digest.themes import (
     OTHER,
     articles_of,
     claim,
+    claim_all,
     comparable_text,
     display_title,
     group_week,
@@ -117,6 +118,45 @@ def test_ties_go_to_the_theme_listed_first():
     assert claim(art, (RULES[3], RULES[2])) == "疫情防控"
 
 
+def _claim_by_definition(article, rules):
+    """claim() as the rules read (scores recomputed per rule, keywords compared one by one):
+    the reference for the prepared, set-based scoring."""
+    from digest.themes import BODY_CAP_PER_WORD, BODY_WEIGHT, CLAIM_SCORE, HEADLINE_WEIGHT, \
+        KEYWORD_WEIGHT, headline
+
+    best = None
+    for rule in rules:
+        head, body, kws = headline(article), "".join(article.paragraphs), article.keywords
+        if any(w in head or any(w in k for k in kws) for w in rule.exclude):
+            continue
+        score = 0
+        for word in dict.fromkeys(rule.keywords):
+            score += HEADLINE_WEIGHT * (word in head)
+            score += KEYWORD_WEIGHT * any(word in k or k in word for k in kws if len(k) >= 2)
+            score += BODY_WEIGHT * min(body.count(word), BODY_CAP_PER_WORD)
+        if score >= CLAIM_SCORE and (best is None or score > best[1]):
+            best = (rule.name, score)
+    return best[0] if best else None
+
+
+def test_claims_equal_the_rules_read_one_by_one():
+    rng = random.Random(7)
+    words = [w for rule in DEFAULT_THEMES for w in (*rule.keywords, *rule.exclude)]
+    pieces = words + ["会议", "工作", "我区", "群众", "的", "文", "城市", "创", "安全"]
+    arts = []
+    for i in range(400):
+        def text(n):
+            return "".join(rng.choice(pieces) for _ in range(n))
+        keywords = tuple(rng.choice(pieces)[: rng.randrange(1, 5)] for _ in range(rng.randrange(9)))
+        arts.append(stored(text(rng.randrange(4)), text(rng.randrange(30)), keywords=keywords,
+                           subtitle=text(2) if i % 5 == 0 else None))
+    rules = DEFAULT_THEMES + (ThemeConfig("叠词", ["文明城市", "文明城市", "城"], exclude=["创"]),)
+    expected = [_claim_by_definition(a, rules) for a in arts]
+    assert claim_all(arts, rules) == expected
+    assert [claim(a, rules) for a in arts] == expected
+    assert len({e for e in expected}) > 5  # most themes claim something
+
+
 # -- same-story merging -------------------------------------------------------------------
 
 def test_the_same_story_in_two_papers_is_one_story_listing_both():
@@ -179,6 +219,31 @@ def test_prefix_filter_finds_exactly_the_pairs_of_all_pairs_comparison():
     for size in (3, 8):
         dedupe = DedupeConfig(similarity=0.5, shingle=size)
         assert similar_pairs(texts, dedupe) == similar_pairs_exact(texts, dedupe)
+
+
+def test_prefix_filter_equals_all_pairs_on_a_week_of_stitched_texts():
+    """A bigger input shaped like the grouping benchmark's week: texts stitched from thirds
+    of others (so most shingles are shared by several texts), reprints with a paragraph
+    dropped, repeated phrases inside a text, texts of very different lengths."""
+    rng = random.Random(23)
+    alphabet = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也"
+    base = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(60, 900)))
+            for _ in range(80)]
+    texts = list(base)
+    for _ in range(140):
+        parts = rng.sample(base, 3)
+        texts.append("".join(p[i * len(p) // 3:(i + 1) * len(p) // 3]
+                             for i, p in enumerate(parts)))
+    for text in rng.sample(texts, 60):
+        cut = rng.randrange(len(text) // 4 + 1)
+        texts.append("本报讯" + text[cut:])
+    texts += [base[0] * 3, base[1][:40] * 5, base[2][:5] * 9]  # repeated phrases
+    rng.shuffle(texts)
+    for threshold in (0.3, 0.6):
+        dedupe = DedupeConfig(similarity=threshold)
+        exact = similar_pairs_exact(texts, dedupe)
+        assert similar_pairs(texts, dedupe) == exact, threshold
+        assert len(exact) > 20
 
 
 def test_same_story_groups_equal_the_exact_methods():
@@ -430,6 +495,33 @@ def test_highlights_span_themes_and_prefer_front_pages_and_reprints():
     assert all(h.sentence.text.endswith("的要点。") for h in picked)  # its best sentence
     many = Theme("丁", "丁", False, tuple(_story(f"丁{i}", i + 1) for i in range(20)))
     assert len(week_highlights([a, many], OTHER)) == 5
+
+
+def test_centrality_is_the_sum_of_keyword_cosines():
+    import math
+    from collections import Counter
+
+    from digest.themes.highlights import WEIGHTS, story_weights
+
+    rng = random.Random(2)
+    words = ["疫苗", "接种", "医院", "学校", "考试", "道路", "项目", "企业", "农业", "文明"]
+    stories = [_story(f"稿{i}", keywords=tuple(rng.sample(words, rng.randrange(5))))
+               for i in range(60)]
+    sets = [set(s.lead.keywords) for s in stories]
+    df = Counter(w for ws in sets for w in ws)
+    idf = {w: math.log(61 / (1 + c)) + 1 for w, c in df.items()}
+
+    def cosine(a, b):
+        dot = sum(idf[w] ** 2 for w in a & b)
+        norms = math.sqrt(sum(idf[w] ** 2 for w in a)) * math.sqrt(sum(idf[w] ** 2 for w in b))
+        return dot / norms if norms else 0.0
+
+    degree = [sum(cosine(a, b) for j, b in enumerate(sets) if j != i)
+              for i, a in enumerate(sets)]
+    base = story_weights([_story("稿", keywords=()) for _ in range(60)])  # no centrality
+    got = story_weights(stories)
+    for g, b, d in zip(got, base, degree):
+        assert g - b == pytest.approx(WEIGHTS["centrality"] * d / max(degree), abs=1e-12)
 
 
 def test_similarity_zero_still_names_every_group(config):

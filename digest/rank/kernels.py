@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-import numba
+from ..jit import numba
 import numpy as np
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Iterable, Sequence
 
-import numba
+from ..jit import numba
 import numpy as np
 
 # Common single-character surnames, without those that are mostly function words or common

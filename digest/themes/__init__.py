@@ -31,6 +31,7 @@ from .named import (
     KEYWORD_WEIGHT,
     ThemeScore,
     claim,
+    claim_all,
     display_title,
     headline,
     score_theme,
@@ -69,8 +70,7 @@ def group_stories(stories: Sequence[StoryGroup], config: Config) -> tuple[Theme,
     rules = theme_rules(config)
     claimed: dict[str, list[StoryGroup]] = {rule.name: [] for rule in rules}
     unclaimed: list[StoryGroup] = []
-    for story in stories:
-        name = claim(story.lead, rules)
+    for story, name in zip(stories, claim_all([s.lead for s in stories], rules)):
         (claimed[name] if name else unclaimed).append(story)
     themes = [Theme(name=name, label=name, automatic=False, stories=_in_order(group))
               for name, group in claimed.items() if group]
@@ -79,13 +79,13 @@ def group_stories(stories: Sequence[StoryGroup], config: Config) -> tuple[Theme,
 
     week_tokens = story_tokens(stories, config)
     position = {id(s): i for i, s in enumerate(stories)}
-    tokens = [week_tokens[position[id(s)]] for s in unclaimed]
+    rows = [position[id(s)] for s in unclaimed]
     # [clustering].max_groups bounds the digest's themes, named ones included (at least two
     # automatic groups stay possible).
     room = max(2, config.clustering.max_groups - len(themes))
     clustering = dataclasses.replace(config.clustering,
                                      max_groups=min(room, config.clustering.max_groups))
-    groups, other, matrix, vocab = cluster_stories(unclaimed, tokens, week_tokens, clustering)
+    groups, other, matrix, vocab = cluster_stories(unclaimed, rows, week_tokens, clustering)
     population = sorted({i for g in groups for i in g})
     automatic = []
     for members in groups:

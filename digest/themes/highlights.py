@@ -47,19 +47,15 @@ def story_weights(stories: Sequence[StoryGroup]) -> list[float]:
     df = Counter(w for words in sets for w in words)
     idf = {w: math.log((1 + n) / (1 + c)) + 1 for w, c in df.items()}
     norms = [math.sqrt(sum(idf[w] ** 2 for w in words)) for words in sets]
-    postings: dict[str, list[int]] = {}
-    for i, words in enumerate(sets):
+    # The degree is a sum of cosines, sum over j != i of u_i . u_j with u the unit keyword
+    # vectors, which is u_i . (sum of all u_j) - 1: linear in the week's keywords, where
+    # comparing the stories that share a keyword was quadratic (4.4 s for 4,000 stories).
+    total: Counter = Counter()
+    for words, norm in zip(sets, norms):
         for w in words:
-            postings.setdefault(w, []).append(i)
-    degree = [0.0] * n
-    for i, words in enumerate(sets):  # only stories sharing a keyword can be linked
-        shared: Counter = Counter()
-        for w in words:
-            for j in postings[w]:
-                if j != i:
-                    shared[j] += idf[w] ** 2
-        degree[i] = sum(v / (norms[i] * norms[j]) for j, v in shared.items()
-                        if norms[i] and norms[j])
+            total[w] += idf[w] / norm
+    degree = [max(0.0, sum(idf[w] / norm * total[w] for w in words) - 1.0) if norm else 0.0
+              for words, norm in zip(sets, norms)]
     top_degree = max(degree) or 1.0
     printings = [1 + len(s.also_in) for s in stories]
     top_printings = math.log(max(printings)) or 1.0

@@ -54,27 +54,80 @@ def display_title(article: StoredArticle, limit: int = 30) -> str:
     return body[:limit] + ("…" if len(body) > limit else "") if body else "(无标题)"
 
 
-def score_theme(article: StoredArticle, rule: ThemeConfig) -> ThemeScore:
-    head = headline(article)
+def _substrings(word: str) -> frozenset[str]:
+    return frozenset(word[i:j] for i in range(len(word)) for j in range(i + 1, len(word) + 1))
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """A theme prepared for scoring many articles: each keyword once, with its substrings."""
+    name: str
+    words: tuple[tuple[str, frozenset[str], frozenset[str]], ...]  # word, substrings, letters
+    exclude: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Text:
+    """What the rules look at in one article. `in_keywords` holds every substring of the
+    article's keywords, so "the word occurs in a keyword" is one set lookup per word."""
+    head: str
+    body: str
+    letters: frozenset[str]  # of the body: a word with a letter outside it is not there
+    in_keywords: frozenset[str]   # substrings of all keywords (for exclude)
+    in_long_keywords: frozenset[str]  # substrings of keywords of 2+ characters
+    long_keywords: frozenset[str]
+
+
+def _rule(rule: ThemeConfig) -> _Rule:
+    return _Rule(rule.name, tuple((w, _substrings(w), frozenset(w))
+                                  for w in dict.fromkeys(rule.keywords)),
+                 tuple(rule.exclude))
+
+
+def _text(article: StoredArticle) -> _Text:
+    long = frozenset(k for k in article.keywords if len(k) >= 2)
     body = "".join(article.paragraphs)
-    keywords = article.keywords
-    excluded = any(word in head or any(word in k for k in keywords) for word in rule.exclude)
+    return _Text(head=headline(article), body=body, letters=frozenset(body),
+                 in_keywords=frozenset().union(*map(_substrings, article.keywords)),
+                 in_long_keywords=frozenset().union(*map(_substrings, long)),
+                 long_keywords=long)
+
+
+def _score(text: _Text, rule: _Rule) -> ThemeScore:
+    excluded = any(word in text.head or word in text.in_keywords for word in rule.exclude)
     score = 0
-    for word in dict.fromkeys(rule.keywords):  # a keyword listed twice counts once
-        if word in head:
+    for word, parts, letters in rule.words:  # a keyword listed twice counts once
+        if word in text.head:
             score += HEADLINE_WEIGHT
-        if any(word in k or k in word for k in keywords if len(k) >= 2):
+        # the word is part of a keyword, or a keyword is part of the word
+        if word in text.in_long_keywords or not parts.isdisjoint(text.long_keywords):
             score += KEYWORD_WEIGHT
-        score += BODY_WEIGHT * min(body.count(word), BODY_CAP_PER_WORD)
+        if letters <= text.letters:  # counting scans the body: only when it may be there
+            score += BODY_WEIGHT * min(text.body.count(word), BODY_CAP_PER_WORD)
     return ThemeScore(rule.name, score, excluded)
+
+
+def score_theme(article: StoredArticle, rule: ThemeConfig) -> ThemeScore:
+    return _score(_text(article), _rule(rule))
+
+
+def claim_all(articles: Sequence[StoredArticle],
+              rules: Sequence[ThemeConfig]) -> list[str | None]:
+    """The named theme that claims each article, or None."""
+    prepared = [_rule(rule) for rule in rules]
+    out = []
+    for article in articles:
+        text = _text(article)
+        best: ThemeScore | None = None
+        for rule in prepared:  # strict '>' keeps the first-listed theme on a tie
+            result = _score(text, rule)
+            if not result.excluded and result.score >= CLAIM_SCORE and (
+                    best is None or result.score > best.score):
+                best = result
+        out.append(best.name if best else None)
+    return out
 
 
 def claim(article: StoredArticle, rules: Sequence[ThemeConfig]) -> str | None:
     """The named theme that claims an article, or None."""
-    best: ThemeScore | None = None
-    for rule in rules:  # strict '>' keeps the first-listed theme on a tie
-        result = score_theme(article, rule)
-        if not result.excluded and result.score >= CLAIM_SCORE and (
-                best is None or result.score > best.score):
-            best = result
-    return best.name if best else None
+    return claim_all([article], rules)[0]
