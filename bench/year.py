@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -175,6 +176,7 @@ def timed_run(config: Path, profile: Path | None = None) -> dict:
     if profile is not None:  # the main process only; the workers' time shows as waiting
         command = [sys.executable, "-m", "cProfile", "-o", str(profile)] + command
     started_at = dt.datetime.now(dt.timezone.utc)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(command, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -184,18 +186,23 @@ def timed_run(config: Path, profile: Path | None = None) -> dict:
         peak_main, peak_tree = max(peak_main, own), max(peak_tree, total)
         time.sleep(0.05)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the run and its workers
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     stderr = proc.stderr.read() if proc.stderr else ""
     if proc.returncode != 0:
         raise SystemExit(f"digest run exited {proc.returncode}:\n{stderr[-3000:]}")
     return {"started_at": started_at.isoformat(), "wall_s": round(wall, 2),
+            "cpu_s": round(cpu, 1), "cpu_per_wall": round(cpu / wall, 2),
             "peak_rss_main_mib": round(peak_main / 1024, 1),
             "peak_rss_all_mib": round(peak_tree / 1024, 1), "stderr_tail": stderr[-500:]}
 
 
-def phases(state: Path, started_at: str, wall: float) -> dict:
+def phases(state: Path, started_at: str, wall: float, made: dict) -> dict:
     """Where the time went, from the database's own timestamps (1 s resolution): start-up
     until the first file is done (imports, the workers loading their rankers), the inbox,
-    building the weeks, and the rest (index, feed, exit)."""
+    building the weeks, and the rest (index, feed, exit). Also which weeks the articles
+    landed in: an issue without a masthead date is put in the week of its newest dateline
+    (store.file_date_of), which can lie outside the weeks its files were made for."""
     conn = sqlite3.connect(state / "digest.db")
     one = lambda sql: conn.execute(sql).fetchone()  # noqa: E731
     first_in, last_in, outcomes = one(
@@ -206,12 +213,21 @@ def phases(state: Path, started_at: str, wall: float) -> dict:
     issues, = one("SELECT count(*) FROM issues")
     biggest, = one("SELECT max(n) FROM (SELECT count(*) AS n FROM articles GROUP BY week)")
     failed, = one("SELECT count(*) FROM inbox_log WHERE outcome != 'ingested'")
+    undated, = one("SELECT count(*) FROM issues WHERE issue_date IS NULL")
+    first_week = "%d-W%02d" % dt.date.fromisoformat(made["first_day"]).isocalendar()[:2]
+    last_week = "%d-W%02d" % dt.date.fromisoformat(made["last_day"]).isocalendar()[:2]
+    outside = [row[0] for row in conn.execute(
+        "SELECT DISTINCT week FROM articles WHERE week < ? OR week > ? ORDER BY week",
+        (first_week, last_week))]
+    with_articles, = one("SELECT count(DISTINCT week) FROM articles")
     conn.close()
     moment = dt.datetime.fromisoformat
     start = moment(started_at)
     seconds = lambda a, b: round((moment(b) - moment(a)).total_seconds())  # noqa: E731
     return {
         "issues": issues, "articles": articles, "weeks_built": weeks,
+        "weeks_with_articles": with_articles, "weeks_outside_the_year": outside,
+        "issues_without_masthead_date": undated,
         "largest_week_articles": biggest, "not_ingested": failed, "inbox_outcomes": outcomes,
         "until_first_file_s": round((moment(first_in) - start).total_seconds()),
         "ingest_s": seconds(first_in, last_in), "build_s": seconds(last_in, last_built),
@@ -253,7 +269,7 @@ def main() -> None:
         config = write_config(folder, args.workers)
         profile = folder / "main.prof" if args.profile else None
         run = timed_run(config, profile)
-        found = phases(folder / "state", run["started_at"], run["wall_s"])
+        found = phases(folder / "state", run["started_at"], run["wall_s"], made)
         result = {"weeks": weeks, **made, **run, **found,
                   "articles_per_s": round(found["articles"] / run["wall_s"], 1),
                   "cpus": len(os.sched_getaffinity(0)), "load_avg_after": os.getloadavg()}

@@ -149,6 +149,7 @@ def ingest_cmd(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None
     bar shows how far it is; Ctrl-C stops after saying what was stored (files are stored
     whole or not at all, so running it again continues). Exit status 1 when any file could
     not be read, 130 when interrupted."""
+    import signal
     import time
 
     from tqdm import tqdm
@@ -185,17 +186,35 @@ def ingest_cmd(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None
                 + f" ({sum(r.articles for r in stored)} articles stored, "
                   f"{time.monotonic() - started:.1f} s)")
 
-    try:
-        pipeline.ingest_paths(_config(ctx), files, on_result=on_result)
-    except StoreError as exc:
-        bar.close()
-        _fail(str(exc))
-    except KeyboardInterrupt:
+    def interrupted() -> None:
         bar.close()
         click.echo(f"interrupted: {summary()} before stopping; {len(files) - len(results)} "
                    f"of {len(files)} files not done (run it again to continue: stored files "
                    f"are skipped)", err=True)
         sys.exit(130)
+
+    # Ctrl-C asks to stop between files: what is committed is then also reported, so the
+    # summary is what the database holds. A second Ctrl-C stops at once.
+    stop = {"asked": False}
+
+    def ask_to_stop(signum: int, frame: object) -> None:
+        if stop["asked"]:
+            raise KeyboardInterrupt
+        stop["asked"] = True
+
+    previous = signal.signal(signal.SIGINT, ask_to_stop)
+    try:
+        pipeline.ingest_paths(_config(ctx), files, on_result=on_result,
+                              should_stop=lambda: stop["asked"])
+    except StoreError as exc:
+        bar.close()
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        interrupted()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if stop["asked"]:
+        interrupted()
     bar.close()
     click.echo(summary())
     if any(r.status in ("failed", "error") for r in results):

@@ -6,8 +6,9 @@
 - `ingest_claimed(store, preparer, paths)`: the same for the inbox's claimed files, as the
   inbox's `Ingestor.ingest_many`.
 - `build_weeks(config, weeks, out_dir)`: group each week's stored articles into themes,
-  render and write `digest-YYYY-Www.md/.html`, record them in the store, then rewrite
-  `index.html` and `feed.xml` from every digest built so far.
+  render and write `digest-YYYY-Www.md/.html` (weeks grouped on every core when there are
+  enough), record them in the store, then rewrite `index.html` and `feed.xml` from every
+  digest built so far.
 
 Both accept an open Store so a long-running service can keep one; without it they open and
 close their own.
@@ -43,7 +44,7 @@ from .render import (
 from .store import Store, StoredIssue, open_store
 from .themes import group_week
 from .weeks import IsoWeek
-from .workers import Ordered, Prepared, Preparer, WorkerError
+from .workers import Ordered, Prepared, Preparer, WorkerError, worker_count
 
 log = logging.getLogger(__name__)
 
@@ -232,12 +233,13 @@ def store_in_batches(store: Store, results: Ordered) -> Iterator[list[Written]]:
 
 def ingest_paths(config: Config, paths: Iterable[Path], *, store: Store | None = None,
                  ranker: Summarizer | None = None, workers: int | None = None,
-                 on_result: Callable[[IngestResult], None] | None = None
-                 ) -> list[IngestResult]:
+                 on_result: Callable[[IngestResult], None] | None = None,
+                 should_stop: Callable[[], bool] = lambda: False) -> list[IngestResult]:
     """Ingest files (folders: their *.txt), one result per file in order. A `ranker` given
     runs everything in this process (as does `workers=1`); else `[ingest].workers`.
-    `on_result` hears of each file as soon as it is stored (the CLI's progress), so an
-    interrupted run can say what was already stored."""
+    `on_result` hears of each file as soon as it is stored (the CLI's progress). Once
+    `should_stop()` says so no more files are taken; the few already with the workers are
+    finished and stored, and the results end there (a result per file taken)."""
     files = issue_files(paths)
     if ranker is not None and workers is None:
         workers = 1
@@ -252,9 +254,14 @@ def ingest_paths(config: Config, paths: Iterable[Path], *, store: Store | None =
             stored = db.issue_by_sha256(sha256)
             return _skipped(path, stored) if stored else None
 
-        jobs = ((path, known(path)) for path in files)  # lazily: a copy finds its twin
+        def jobs() -> Iterator[tuple[Path, IngestResult | None]]:
+            for path in files:  # lazily: a copy finds its twin
+                if should_stop():
+                    return
+                yield path, known(path)
+
         try:
-            for batch in store_in_batches(db, preparer.map(jobs, lambda job: (
+            for batch in store_in_batches(db, preparer.map(jobs(), lambda job: (
                     job[0] if job[1] is None else None))):
                 for written in batch:
                     results.append(_result(db, written))
@@ -356,28 +363,63 @@ def build_week(store: Store, config: Config, week: IsoWeek, env=None) -> Rendere
     return render_week(config, week, group_week(articles, config), env)
 
 
+# Building weeks on every core pays when there is more to group than warming up the workers
+# costs (scikit-learn, the tokenizer and the templates: a worker's first week costs ~2.5 s
+# of CPU more than its next; 6 weeks of 3,400 articles took as long either way), so a few
+# weeks of a district paper are built in this process.
+BUILD_PARALLEL_ARTICLES = 5000
+
+
+def build_workers(config: Config, store: Store, weeks: Sequence[IsoWeek]) -> int:
+    """How many processes should build `weeks`: `[ingest].workers` (0: one per core), but
+    one for a single week or fewer than BUILD_PARALLEL_ARTICLES articles in all."""
+    if len(weeks) < 2:
+        return 1
+    if config.ingest.workers > 0:
+        return config.ingest.workers
+    articles = sum(store.conn.execute(
+        "SELECT count(*) FROM articles WHERE week = ?", (str(week),)).fetchone()[0]
+        for week in weeks)
+    return worker_count(config) if articles >= BUILD_PARALLEL_ARTICLES else 1
+
+
 def build_weeks(config: Config, weeks: Sequence[IsoWeek] | None = None,
-                out_dir: Path | None = None, *, store: Store | None = None) -> BuildResult:
+                out_dir: Path | None = None, *, store: Store | None = None,
+                preparer: Preparer | None = None,
+                should_stop: Callable[[], bool] = lambda: False) -> BuildResult:
     """Build the given weeks (None: every week with articles), write their files and record
-    them in the store, then rewrite index.html and feed.xml over all built digests."""
+    them in the store, then rewrite index.html and feed.xml over all built digests, once.
+
+    Weeks are grouped and rendered by `preparer`'s workers (without one: on every core when
+    there is enough to build, see build_workers), in order; this process writes each as it
+    comes. `should_stop` is asked after each week; the weeks written by then are kept and
+    the index covers them."""
     out_dir = Path(out_dir) if out_dir is not None else config.paths.output
     env = template_environment(config)
     written: list[Path] = []
     digests: list[RenderedDigest] = []
     empty: list[IsoWeek] = []
-    with _store(config, store) as db:
-        for week in (db.weeks() if weeks is None else sorted(set(weeks))):
-            rendered = build_week(db, config, week, env)
-            if rendered is None:
-                empty.append(week)
-                continue
-            written += write_digest(rendered, out_dir)
-            db.save_digest(week, issue_count=rendered.issue_count,
-                           article_count=rendered.article_count,
-                           theme_count=len(rendered.themes), markdown=rendered.markdown,
-                           html=rendered.html, text=rendered.text,
-                           feed_html=rendered.feed_html)
-            digests.append(rendered)
+    with _store(config, store) as db, contextlib.ExitStack() as own:
+        chosen = list(db.weeks()) if weeks is None else sorted(set(weeks))
+        if preparer is None:
+            preparer = own.enter_context(Preparer(config, build_workers(config, db, chosen)))
+        built = preparer.map_weeks(chosen, lambda week: build_week(db, config, week, env))
+        try:
+            for week, rendered in built:
+                if rendered is None:
+                    empty.append(week)
+                else:
+                    written += write_digest(rendered, out_dir)
+                    db.save_digest(week, issue_count=rendered.issue_count,
+                                   article_count=rendered.article_count,
+                                   theme_count=len(rendered.themes),
+                                   markdown=rendered.markdown, html=rendered.html,
+                                   text=rendered.text, feed_html=rendered.feed_html)
+                    digests.append(rendered)
+                if should_stop():
+                    break
+        finally:
+            built.close()
         entries = [IndexEntry(week=d.week, updated=d.updated_at, issue_count=d.issue_count,
                               article_count=d.article_count, theme_count=d.theme_count,
                               feed_html=d.feed_html) for d in db.digests()]

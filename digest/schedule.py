@@ -372,6 +372,38 @@ def pending_mail(config: Config, store: Store, now: dt.datetime
             if r.status == "retry"] if window and config.email.enabled else []
 
 
+# Due weeks are built in runs of this many (on every core), each run's pages written, the
+# index and feed rewritten once, and only then recorded as built: a catch-up of a year
+# rewrites the index a few times, not once a week, and a crash loses at most one run.
+BUILD_RUN_WEEKS = 8
+
+
+def build_due_weeks(config: Config, store: Store, preparer: pipeline.Preparer,
+                    report: RunReport, should_stop: Callable[[], bool],
+                    now: Callable[[], dt.datetime]) -> None:
+    """Build every due week that is not built (or gained an issue), each once."""
+    from . import pipeline
+
+    due = weeks_to_build(config, store, now())
+    weeks = list(due)
+    if not weeks or should_stop():
+        return
+    preparer.resize(pipeline.build_workers(config, store, weeks))
+    for start in range(0, len(weeks), BUILD_RUN_WEEKS):
+        if should_stop():
+            break
+        result = pipeline.build_weeks(config, weeks[start:start + BUILD_RUN_WEEKS],
+                                      store=store, preparer=preparer,
+                                      should_stop=should_stop)
+        done = {d.week for d in result.digests} | set(result.empty_weeks)
+        for week in weeks[start:start + BUILD_RUN_WEEKS]:
+            if week in done:  # after its files and the index: a crash rebuilds it
+                record_built(store, week, due[week], now())
+                report.built.append(str(week))
+                log.info("built the digest of %s", week)
+        report.written += list(result.written)
+
+
 def run_once(config: Config, *, tracker: StabilityTracker | None = None,
              ranker: pipeline.Summarizer | None = None, dry_run: bool = False,
              should_stop: Callable[[], bool] = lambda: False,
@@ -391,8 +423,8 @@ def run_once(config: Config, *, tracker: StabilityTracker | None = None,
             record_result(store.conn, outcome)
             report.inbox.append(outcome)
 
-        # Workers for the inbox only (started on the first file to parse), gone before the
-        # weeks are built. With [ingest].workers = 1, `ranker` does the work here.
+        # Workers for the inbox (started on the first file to parse), then for building the
+        # due weeks, gone before mail is composed. With one worker, `ranker` works here.
         with pipeline.Preparer(config, ranker=ranker,
                                input_bytes=waiting_bytes(config)) as preparer:
             ingestor = store_ingestor(store, ranker, preparer)
@@ -406,14 +438,7 @@ def run_once(config: Config, *, tracker: StabilityTracker | None = None,
             except NotTheFilesFault as exc:
                 report.fault = str(exc)
                 log.error("%s", exc)
-        for week, issues in weeks_to_build(config, store, now()).items():
-            if should_stop():
-                break
-            result = pipeline.build_weeks(config, [week], store=store)
-            record_built(store, week, issues, now())  # after the files: a crash rebuilds
-            report.built.append(str(week))
-            report.written += list(result.written)
-            log.info("built the digest of %s", week)
+            build_due_weeks(config, store, preparer, report, should_stop, now)
         if not should_stop():
             moment = now()
             report.delivery = deliver.deliver(

@@ -554,3 +554,15 @@ def open_store(config: Config, migrations: Sequence[Migration] = MIGRATIONS) -> 
         conn.close()
         raise
     return Store(conn, path, config.tz)
+
+
+def open_reader(config: Config) -> Store:
+    """A read-only Store of a database another connection of this run opened (and so
+    migrated) already: for a worker process that only reads (building weeks). It never
+    takes the write lock, so it cannot hold up the one writer."""
+    path = Path(config.paths.state) / DB_NAME
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+    conn.execute("PRAGMA query_only = ON")
+    return Store(conn, path, config.tz)

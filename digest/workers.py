@@ -1,4 +1,5 @@
-"""Decode, parse and rank issue files on every core, for one writer to store.
+"""Decode, parse and rank issue files on every core, for one writer to store; and build
+(group and render) weeks on every core, for the same writer to save.
 
 `Preparer(config)` turns files into `Prepared` results (the parsed issue and its summaries)
 in a pool of worker processes, each with its own Ranker (`[ingest].workers`; 0 = one per
@@ -6,8 +7,13 @@ core), and hands them back in the order the files were given, at most `AHEAD` fi
 worker in flight so memory stays flat on any number of files. With one worker the same
 work runs in this process instead (with the caller's ranker, if it gives one).
 
+`Preparer.map_weeks(weeks, here)` does the same for building weeks (`pipeline.build_week`):
+each worker reads its weeks' articles through its own read-only connection (SQLite's WAL
+lets it read while the writer writes) and sends back the rendered digest, in the weeks'
+order; the caller writes the pages and saves the digests.
+
 Only the caller writes to SQLite (pipeline.py): one writer, no write-lock contention, and
-how commits are batched is its business. A worker never opens the database.
+how commits are batched is its business. A worker never writes to the database.
 
 Results are those of a serial run, to the bit: a Ranker's result for an article never
 depends on what else it ranked before (digest/rank/), and results come back in the files' order,
@@ -47,6 +53,8 @@ if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
 
 T = TypeVar("T")
+W = TypeVar("W")
+R = TypeVar("R")
 
 AHEAD = 2  # files in flight per worker: one being worked on, one waiting for it
 _END = object()
@@ -148,6 +156,8 @@ def worker_count(config: Config, input_bytes: int | None = None) -> int:
 
 _config: Config | None = None
 _ranker: Summarizer | None = None
+_reader = None  # the worker's read-only Store, for building weeks
+_templates = None  # its jinja2 environment
 
 
 def _start_worker(config: Config, parent: int) -> None:
@@ -177,6 +187,22 @@ def _work(path: Path) -> Prepared:
         assert _config is not None
         _ranker = Ranker(_config)
     return prepare_file(path, _ranker)
+
+
+def _build(week):  # IsoWeek -> RenderedDigest | None
+    """Group and render one week from the store, read through the worker's own connection
+    (opened once; read-only, so it can never take the writer's lock)."""
+    global _reader, _templates, _ranker
+    from . import pipeline
+    from .render import template_environment
+    from .store import open_reader
+
+    assert _config is not None
+    if _reader is None:
+        _ranker = None  # the files are done: let its lexicon go before grouping needs room
+        _reader = open_reader(_config)
+        _templates = template_environment(_config)
+    return pipeline.build_week(_reader, _config, week, _templates)
 
 
 # -- in the parent --------------------------------------------------------------------------
@@ -216,6 +242,12 @@ class Preparer:
         files one by one) is consumed a few files ahead of the results."""
         return Ordered(self, iter(items), path_of)
 
+    def resize(self, workers: int) -> None:
+        """Use `workers` processes from now on, if none are running yet (a pool already
+        started is kept: starting another would cost more than it saves)."""
+        if self._pool is None:
+            self.workers = max(1, workers)
+
     def ranker(self) -> Summarizer:
         """The ranker for work done in this process, built on first use."""
         if self._ranker is None:
@@ -228,6 +260,9 @@ class Preparer:
         return self._ranker
 
     def submit(self, path: Path) -> Future:
+        return self._submit(_work, path)
+
+    def _submit(self, function: Callable, argument: object) -> Future:
         # Imported here, as `parse` is below: `digest status` imports this module, never a pool.
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -241,11 +276,47 @@ class Preparer:
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker, initargs=(self.config, os.getpid()))
         try:
-            return self._pool.submit(_work, path)
+            return self._pool.submit(function, argument)
         except (BrokenProcessPool, RuntimeError, OSError) as exc:
             self.drop_pool()
             raise WorkerError(f"the worker processes cannot be started ({describe(exc)})"
                               ) from exc
+
+    def map_weeks(self, weeks: Iterable[W], here: Callable[[W], R]) -> Iterator[tuple[W, R]]:
+        """For each week, in order: (week, its digest built by `pipeline.build_week`). With
+        one worker, `here(week)` builds it in this process. An exception raised while
+        building comes back as raised (a fault of the program); a worker that dies raises
+        WorkerError. Stopping early (closing the iterator) cancels the weeks not started."""
+        if self.workers <= 1:
+            for week in weeks:
+                yield week, here(week)
+            return
+        pending: deque[tuple[W, Future]] = deque()
+        source = iter(weeks)
+        try:
+            while True:
+                while len(pending) < self.workers * AHEAD:
+                    week = next(source, _END)
+                    if week is _END:
+                        break
+                    pending.append((week, self._submit(_build, week)))
+                if not pending:
+                    return
+                week, future = pending.popleft()
+                try:
+                    result = future.result()
+                except Exception as exc:
+                    from concurrent.futures.process import BrokenProcessPool
+
+                    if not isinstance(exc, BrokenProcessPool):
+                        raise  # the build's own error, raised as in this process
+                    self.drop_pool()
+                    raise WorkerError(f"a worker process failed ({describe(exc)}); the weeks "
+                                      f"not built yet are left for the next run") from exc
+                yield week, result
+        finally:
+            for _, future in pending:
+                future.cancel()
 
     def drop_pool(self) -> None:
         pool, self._pool = self._pool, None

@@ -83,6 +83,44 @@ def test_parallel_ingest_stores_exactly_what_a_serial_one_does(tmp_path):
         assert parallel[0][table] == serial[0][table], table
 
 
+
+def test_weeks_built_on_workers_are_the_weeks_built_here(tmp_path):
+    """Every page, every saved digest and the index: the same whether the weeks are grouped
+    and rendered in this process or by two workers reading the store themselves."""
+    config = write_config(tmp_path / "build")
+    pipeline.ingest_paths(config, inputs(tmp_path / "in"), workers=1)
+    built = {}
+    with open_store(config) as store:
+        weeks = store.weeks()
+        assert len(weeks) >= 3
+        for workers in (1, 2):
+            out = tmp_path / f"out{workers}"
+            with Preparer(config, workers) as preparer:
+                result = pipeline.build_weeks(config, weeks, out, store=store,
+                                              preparer=preparer)
+                assert (preparer._pool is not None) == (workers > 1)  # noqa: SLF001
+            saved = store.conn.execute(
+                "SELECT week, issue_count, article_count, theme_count, markdown, html, text,"
+                " feed_html FROM digests ORDER BY week").fetchall()
+            built[workers] = ([tuple(row) for row in saved],
+                              {p.name: p.read_bytes() for p in sorted(out.iterdir())},
+                              [(d.week, d.markdown, len(d.themes)) for d in result.digests])
+    assert built[2] == built[1]
+    assert len(built[1][1]) == 2 * len(weeks) + 2  # .md and .html a week, index and feed
+
+
+def test_a_week_that_stops_the_build_keeps_the_weeks_written_before(tmp_path):
+    config = write_config(tmp_path / "stop")
+    pipeline.ingest_paths(config, inputs(tmp_path / "in"), workers=1)
+    with open_store(config) as store, Preparer(config, 2) as preparer:
+        weeks = store.weeks()
+        result = pipeline.build_weeks(config, weeks, tmp_path / "out", store=store,
+                                      preparer=preparer, should_stop=lambda: True)
+        assert [d.week for d in result.digests] == [weeks[0]]
+        assert [d.week for d in store.digests()] == [weeks[0]]
+    assert "digest-" + str(weeks[0]) in (tmp_path / "out" / "index.html").read_text()
+
+
 def test_the_inbox_on_workers_archives_what_a_serial_inbox_does(tmp_path):
     files = inputs(tmp_path / "in")
     seen = {}
