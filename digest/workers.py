@@ -161,11 +161,13 @@ _templates = None  # its jinja2 environment
 
 
 def _start_worker(config: Config, parent: int) -> None:
-    """Runs first in each worker. The parent decides when to stop (it finishes the files in
-    flight on SIGTERM/Ctrl-C), so the workers do not act on those signals themselves."""
+    """Runs first in each worker. Ctrl-C reaches the whole process group, and the parent
+    decides what it means (finish the files in flight), so workers ignore SIGINT. SIGTERM
+    keeps its default: the pool stops a surviving worker with it when another one died, and
+    a worker that ignored it would hang that shutdown for ever (a service sends SIGTERM to
+    the parent only: `KillMode=mixed`, see the README)."""
     global _config
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _config = config
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
                      name="parent-watch").start()

@@ -277,3 +277,35 @@ def test_a_batch_is_handed_on_only_once_committed(tmp_path, monkeypatch):
             assert {w.prepared.parsed.issue.sha256 for w in batch} <= stored
             assert all(isinstance(w.outcome, int) for w in batch)
     assert sizes == [3, 2]
+
+
+def test_one_dead_worker_does_not_hang_the_survivors_shutdown(tmp_path):
+    """One of two workers dies (the OOM killer, say): the pool stops the survivor with SIGTERM
+    and waits for it, so a worker that ignored SIGTERM would hang the program at exit. Run in
+    a child process: a hang here must fail the test, not the suite."""
+    import subprocess
+    import sys
+
+    write_config(tmp_path / "box")
+    config_path = tmp_path / "box" / "config.toml"
+    script = f"""
+import os, signal, sys, time
+from concurrent.futures import wait
+from digest.config import load_config
+from digest.workers import Preparer
+config = load_config({str(config_path)!r})
+preparer = Preparer(config, 2)
+wait([preparer.submit({str(SEEDS / "missing.txt")!r}) for _ in range(2)])  # both workers up
+pids = list(preparer._pool._processes)  # noqa: SLF001
+assert len(pids) == 2, pids
+os.kill(pids[0], signal.SIGKILL)
+second = preparer.submit({str(SEEDS / "missing.txt")!r})
+try:
+    second.result(timeout=60)
+except Exception as exc:
+    print(type(exc).__name__)
+preparer.drop_pool()
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
