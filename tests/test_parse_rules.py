@@ -72,6 +72,13 @@ def test_date_never_after_issue_date():
     assert parsed.articles[0].date == dt.date(2022, 12, 30)
 
 
+def test_year_from_text_never_puts_a_dateline_after_the_file():
+    """No masthead date, a year in the text: a December dateline in a January file is from
+    the December before (it went to a week after the issue)."""
+    text = ("会议召开\n\n东昌府讯 12月30日, 会议回顾2023年工作, 部署2024年任务。\n\n(融媒体 张三)\n")
+    assert _one(text, file_date=dt.date(2024, 1, 3)).date == dt.date(2023, 12, 30)
+
+
 def test_year_from_text_ignores_targets():
     text = ("会议召开\n\n东昌府讯 7月1日, 会议提出到2035年目标, 回顾2022年工作。\n\n(融媒体 张三)\n")
     assert _one(text).date == dt.date(2022, 7, 1)

@@ -208,7 +208,7 @@ def parse_text(text: str, *, source: str = "", sha256: str = "",
     if masthead.date:
         year, not_after = masthead.date.year, masthead.date
     elif hinted:
-        year, not_after = hinted, None
+        year, not_after = hinted, file_date  # a December dateline in a January issue
     else:
         year = (file_date or dt.date.today()).year
         not_after = file_date
