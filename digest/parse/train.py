@@ -55,15 +55,20 @@ def _body_label(line: lines_mod.Line) -> str:
     return "B"
 
 
-def manifest_examples(issues_dir: Path):
-    """(paper, layout, name, lines, labels) for each dev issue."""
+def _manifest_files(issues_dir: Path):
+    """(file name, its manifest records in reading order, its text) for each dev issue."""
     by_file: dict[str, list[dict]] = {}
     with open(issues_dir / "MANIFEST.jsonl", encoding="utf-8") as f:
         for row in f:
             rec = json.loads(row)
             by_file.setdefault(rec["issue_file"], []).append(rec)
     for name, recs in sorted(by_file.items()):
-        raw = (issues_dir / name).read_text(encoding="utf-8")
+        yield name, recs, (issues_dir / name).read_text(encoding="utf-8")
+
+
+def manifest_examples(issues_dir: Path):
+    """(paper, layout, name, lines, labels) for each dev issue."""
+    for name, recs, raw in _manifest_files(issues_dir):
         starts = [0]
         for i, ch in enumerate(raw):
             if ch == "\n":
@@ -132,13 +137,7 @@ def _labelled(text: str, labels: list[str]) -> tuple[list, list[str]]:
 
 def manifest_issues(issues_dir: Path):
     """(paper, layout, name, augment.Issue) for each dev issue, from the manifest alone."""
-    by_file: dict[str, list[dict]] = {}
-    with open(issues_dir / "MANIFEST.jsonl", encoding="utf-8") as f:
-        for row in f:
-            rec = json.loads(row)
-            by_file.setdefault(rec["issue_file"], []).append(rec)
-    for name, recs in sorted(by_file.items()):
-        raw = (issues_dir / name).read_text(encoding="utf-8")
+    for name, recs, raw in _manifest_files(issues_dir):
         items = []
         for rec in recs:
             deck = tuple((key, rec[field].strip()) for key, field in
