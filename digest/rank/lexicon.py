@@ -11,12 +11,14 @@ import re
 import statistics
 from itertools import repeat
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
 from .kernels import (ATTENDANCE, CONTENT, DIRECTIVE, EVENT, VERTEX, WORDY, fnv1a,
                       table_add_missing, table_insert, table_lookup_batch, table_rehash)
+
+T = TypeVar("T")
 
 
 def jieba_idf_path() -> Path:
@@ -211,6 +213,21 @@ def save_arrays(path: Path, **arrays) -> None:
         pass
 
 
+def read_arrays(path: Path | None, stamp: np.ndarray, make: Callable[[dict], T]) -> T | None:
+    """``make`` of the arrays ``save_arrays`` wrote at ``path`` when they carry ``stamp``;
+    None when the file is missing, unreadable, stale or corrupt (``make`` raising included):
+    the caller rebuilds it."""
+    if path is None:
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if np.array_equal(data["stamp"], stamp):
+                return make({name: data[name] for name in data.files})
+    except Exception:  # noqa: BLE001 - missing, unreadable, corrupt: rebuilt by the caller
+        pass
+    return None
+
+
 class IdfTable:
     """jieba's IDF table (``jieba_idf``) as a compiled word table: a batch of words looked up
     in one call. Built from idf.txt once and kept in ``<state>/cache/`` as numpy arrays,
@@ -230,14 +247,10 @@ class IdfTable:
         stat = source.stat()
         stamp = np.array([cls.VERSION, stat.st_size, stat.st_mtime_ns], np.int64)
         cache = cache_dir / f"idf-v{cls.VERSION}.npz" if cache_dir is not None else None
-        if cache is not None:
-            try:
-                with np.load(cache, allow_pickle=False) as data:
-                    if np.array_equal(data["stamp"], stamp):
-                        table = table_from_arrays(data, len(data["values"]))
-                        return cls(table, data["values"], float(data["median"]))
-            except Exception:  # noqa: BLE001 - missing, unreadable, corrupt: rebuilt below
-                pass
+        cached = read_arrays(cache, stamp, lambda data: cls(
+            table_from_arrays(data, len(data["values"])), data["values"], float(data["median"])))
+        if cached is not None:
+            return cached
         built = cls.build(source)
         if cache is not None:
             built.save(cache, stamp)
@@ -302,14 +315,11 @@ class DictionaryFlags:
         stat = source.stat()
         stamp = np.array([f"{cls.VERSION} {stat.st_size} {stat.st_mtime_ns} {tagger}"])
         cache = cache_dir / f"flags-v{cls.VERSION}.npz"
-        try:
-            with np.load(cache, allow_pickle=False) as data:
-                if np.array_equal(data["stamp"], stamp):
-                    codes = data["codes"]
-                    return cls(table_from_arrays(data, len(codes)), codes,
-                               str(data["names"][0]).split(" "))
-        except Exception:  # noqa: BLE001 - missing, unreadable, corrupt: rebuilt below
-            pass
+        cached = read_arrays(cache, stamp, lambda data: cls(
+            table_from_arrays(data, len(data["codes"])), data["codes"],
+            str(data["names"][0]).split(" ")))
+        if cached is not None:
+            return cached
         built = cls.build(source, tag)
         save_arrays(cache, stamp=stamp, codes=built.codes, names=np.array([" ".join(built.names)]),
                     **table_arrays(built.table))
