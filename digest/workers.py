@@ -279,7 +279,8 @@ class Preparer:
                 initializer=_start_worker, initargs=(self.config, os.getpid()))
         try:
             return self._pool.submit(function, argument)
-        except (BrokenProcessPool, RuntimeError, OSError) as exc:
+        except (BrokenProcessPool, RuntimeError, OSError, ValueError) as exc:
+            # ValueError: a worker spawned while the pool breaks, its pipes already closed
             self.drop_pool()
             raise WorkerError(f"the worker processes cannot be started ({describe(exc)})"
                               ) from exc
@@ -321,9 +322,28 @@ class Preparer:
                 future.cancel()
 
     def drop_pool(self) -> None:
+        """Stop a pool that failed: kill its workers, then wait for its manager thread.
+
+        A plain `shutdown(wait=False)` is not enough on CPython 3.11-3.13: a worker spawned
+        by a submit while the pool was breaking is missed by the pool's own terminate, and
+        the pool's manager thread then waits for it for ever, so the program hangs at exit
+        (seen in the test suite). Killing every worker the pool knows (what 3.14's
+        `kill_workers()` does) lets that thread finish; nothing is lost, as the files not
+        done are left for the next run (WorkerError)."""
         pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        if pool is None:
+            return
+        # Taken first: shutdown() forgets both.
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        manager = getattr(pool, "_executor_manager_thread", None)
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            try:
+                process.kill()
+            except (OSError, ValueError):  # already reaped, or closed
+                pass
+        if manager is not None:
+            manager.join(timeout=60)
 
 
 class Ordered(Iterator[tuple[T, "Prepared | None"]]):

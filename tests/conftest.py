@@ -21,3 +21,12 @@ def _isolated_state(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def seed_files() -> list[Path]:
     return sorted(SEEDS.glob("*.txt"))
+
+
+def pytest_unconfigure(config):
+    """A suite that passed but cannot exit (a thread or worker process left waiting) would
+    hold CI until its time limit with nothing to show: after 5 minutes, print every
+    thread's stack and exit with status 1 instead."""
+    import faulthandler
+
+    faulthandler.dump_traceback_later(300, exit=True)

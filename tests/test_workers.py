@@ -309,3 +309,51 @@ preparer.drop_pool()
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_workers_killed_while_files_are_submitted_never_hang_the_exit(tmp_path):
+    """The pool's workers die (the OOM killer) while more files are submitted: the pool may
+    spawn a worker as it breaks, which its own terminate misses. `drop_pool` must stop every
+    worker, or the program hangs at exit waiting for one (it did, in this very suite). A
+    race, so several rounds, in a child process: a hang fails this test, not the suite."""
+    import subprocess
+    import sys
+
+    write_config(tmp_path / "box")
+    config_path = tmp_path / "box" / "config.toml"
+    script = f"""
+import os, signal
+from digest.config import load_config
+from digest.workers import Preparer, WorkerError
+
+def main():
+    config = load_config({str(config_path)!r})
+    missing = {str(SEEDS / "missing.txt")!r}
+    for _ in range(8):
+        preparer = Preparer(config, 2)
+        futures = [preparer.submit(missing)]
+        for pid in list(preparer._pool._processes):  # noqa: SLF001
+            os.kill(pid, signal.SIGKILL)
+        try:
+            for _ in range(4):
+                futures.append(preparer.submit(missing))
+        except WorkerError:
+            pass  # the pool broke under the submit: the caller's case, not a hang
+        for future in futures:
+            try:
+                future.result(timeout=30)
+            except Exception as exc:
+                assert "Timeout" not in type(exc).__name__, "a future never resolved"
+        preparer.drop_pool()
+    print("exiting", flush=True)
+
+if __name__ == "__main__":  # spawned workers import this script
+    main()
+"""
+    (tmp_path / "race.py").write_text(script)
+    try:
+        done = subprocess.run([sys.executable, str(tmp_path / "race.py")], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"hung (printed {exc.stdout!r}): a worker outlived drop_pool")
+    assert done.returncode == 0 and done.stdout == "exiting\n", done.stderr[-2000:]
