@@ -62,7 +62,10 @@ def _opens_with_byline(lines: list[Line], i: int) -> bool:
     """`本报记者 李四` between a headline and its first paragraph (not after the story)."""
     if not _REPORTER_LINE.match(lines[i].text) or i + 1 >= len(lines) or i < 2:
         return False
-    return ends_sentence(lines[i - 2].text) and len(lines[i + 1].text) > 20
+    after = i + 1
+    if _NAME_ONLY.match(lines[after].text) and after + 1 < len(lines):
+        after += 1  # `新华社记者 陈宇轩` / `颜之宏`: the byline's names run on
+    return ends_sentence(lines[i - 2].text) and len(lines[after].text) > 20
 
 
 def _headline_before_dateline(lines: list[Line], labels: list[str],
@@ -185,6 +188,24 @@ def _story_openers(lines: list[Line], labels: list[str]) -> list[str]:
     return out
 
 
+def _reprinted_starts(lines: list[Line], labels: list[str]) -> list[str]:
+    """An article an issue prints twice (on the page where it starts and again where it
+    continues) opens where its first copy opened: the same headline over the same first
+    paragraph, under a different line above, starts the copy too."""
+    out = list(labels)
+    first_at: dict[tuple[str, str], int] = {}
+    for i in range(len(lines) - 1):
+        text = lines[i].text
+        if len(text) > 40 or ends_sentence(text):
+            continue
+        j = first_at.setdefault((text, lines[i + 1].text), i)
+        if (j < i and out[i] == "B" and out[j] in ("K", "T") and (j == 0 or out[j - 1] not in
+                                                                  ("K", "T", "S"))
+                and (j == 0 or lines[j - 1].text != lines[i - 1].text)):
+            out[i] = out[j]
+    return out
+
+
 def parse_text(text: str, *, source: str = "", sha256: str = "",
                file_date: dt.date | None = None) -> ParsedIssue:
     lines = read_lines(text)
@@ -200,6 +221,7 @@ def parse_text(text: str, *, source: str = "", sha256: str = "",
     labels = _headline_before_dateline(lines, labels, masthead_nos)
     labels = _headline_after_story_end(lines, labels)
     labels = _story_openers(lines, labels)
+    labels = _reprinted_starts(lines, labels)
     skip = assemble.find_duplicates(lines)
     drafts, non_article = assemble.group(lines, labels, skip, masthead_nos)
     # The year of a `8月18日` dateline: the masthead's, else the latest one the issue

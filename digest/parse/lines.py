@@ -278,16 +278,37 @@ def _gaps(short: list[int]) -> dict[int, tuple[str, str]]:
     return gaps
 
 
-def _rare(grams: list, window: list[int]) -> list:
+def _rare(grams: list, window: list[int]) -> tuple[list, dict]:
     """Each window line's bigrams without those common all over the issue (`发展`, `我们`),
-    counted once for the whole issue: in more than max(3, 2%) of the window's lines."""
+    counted once for the whole issue: in more than max(3, 2%) of the window's lines; and
+    the window's line count of each bigram (for `_topic_shift`)."""
     df = Counter(chain.from_iterable(grams[j] for j in window))
     common = max(3, len(window) // 50)
     frequent = {gram for gram, count in df.items() if count > common}
     rare: list = [None] * len(grams)
     for j in window:
         rare[j] = grams[j] - frequent
-    return rare
+    return rare, df
+
+
+def _topic_shift(grams: list, body: list, df: dict, n_window: int, n: int, i: int,
+                 width: int = 8) -> str:
+    """How much more of a short line's own words the text below it uses than the text
+    above: a headline names what its story is about (its words recur below it, not in the
+    story above), a subhead names one section of the story it stands in. Only the body
+    lines either side count (not a neighbouring headline's words), and words on more than a
+    tenth of the issue's lines (`发展`, `我们`) say nothing either way."""
+    limit = max(5, n_window // 10)
+    own = {gram for gram in grams[i] if df[gram] <= limit}
+    if len(own) < 3:
+        return "none"
+    below, above = _union(body[i + 1:min(n, i + 1 + width)]), _union(body[max(0, i - width):i])
+    if not below or not above:
+        return "none"  # a change of subject needs text on both sides
+    after, before = len(own & below), len(own & above)
+    shift = (after - before) / len(own)
+    return "neg" if shift < 0 else "0" if shift < 0.2 else "2" if shift < 0.4 else \
+        "4" if shift < 0.6 else "6"
 
 
 # The neighbour signals a line borrows from the two lines either side, with their names
@@ -365,17 +386,18 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
     for i in short:
         window_set.update(range(max(0, i - 8), min(n, i + 9)))
     window = sorted(window_set)
+    short_set = set(short)
     grams: list = [None] * n
     for j in window:
         grams[j] = _bigrams(texts[j])
     parallel = _parallel(texts, grams, short)
     gaps = _gaps(short)
-    rare = _rare(grams, window)
+    rare, window_df = _rare(grams, window)
+    body_grams = [() if j in short_set or gs is None else gs for j, gs in enumerate(grams)]
     # each line's signals as its neighbours see them, built once, not four times
     seen_as = _seen_as(own)
     edge = {off: [(_PREFIXED[off]["edge"], "1")] for off in _OFFSETS}
     md = "1" if headings else "0"
-    short_set = set(short)
 
     out: list[dict[str, float | str]] = []
     for i, f in enumerate(own):
@@ -398,6 +420,8 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
             feats["coh_pn"] = f"{sb}|{sa}"
             feats["parallel"] = "1" if i in parallel else "0"
             feats["coh_wide"] = _wide(rare, n, i)
+            feats["shift"] = _topic_shift(grams, body_grams, window_df, len(window), n, i)
+            feats["shift_lay"] = f"{layout}{md}|{feats['shift']}"
             feats["gap_prev"], feats["gap_next"] = gaps[i]
         if i < 12:
             feats["top"] = "1"
