@@ -127,6 +127,8 @@ def _furniture_and_author_lines(lines: list[Line], labels: list[str],
             out[i] = "B"  # a dateline printed on its own line opens the body
         elif out[i] in ("K", "T", "S") and _byline_line(lines, i):
             out[i] = "B"
+        elif out[i] in ("K", "T", "S") and i and _closes_bracket(line.text):
+            out[i] = "B"  # `张研 胡梦雪 董雪）`: the rest of the line above
     return out
 
 
@@ -149,17 +151,44 @@ def _byline_line(lines: list[Line], i: int) -> bool:
     return False
 
 
+_SIGN_OFF_ALONE = re.compile(r"^(?:据)?(?:新华社|本报|中新社)[\u4e00-\u9fff]{0,8}\d{1,2}月\d{1,2}日电[）)]?$")
+
+
+def _closes_story(lines: list[Line], i: int) -> bool:
+    """A story's closing line: an author's post (`（作者系…）`), printed only at the end, or
+    a sign-off alone on its line (`新华社华沙4月25日电`) under a finished paragraph (the
+    same line over a headline is the dateline that opens a report)."""
+    text = lines[i].text
+    if _AUTHOR_END.match(text):
+        return True
+    return bool(_SIGN_OFF_ALONE.match(text)) and i > 0 and ends_sentence(lines[i - 1].text)
+
+
+def _closes_bracket(text: str) -> bool:
+    """A line closing a bracket it never opened carries on the line above it."""
+    return text.count("）") + text.count(")") > text.count("（") + text.count("(")
+
+
 def _headline_after_story_end(lines: list[Line], labels: list[str]) -> list[str]:
-    """The headline-shaped line right after a story's closing author line (`（作者系…）`)
-    opens the next story: an author's post is printed only at the end."""
+    """The headline-shaped line right after a story's closing line opens the next story:
+    its headline, or the kicker of the headline under it."""
     out = list(labels)
     for i in range(1, len(lines) - 1):
-        if out[i] != "B" or not _AUTHOR_END.match(lines[i - 1].text):
+        if out[i] != "B" or not _closes_story(lines, i - 1):
             continue
         text = lines[i].text
-        if (len(text) <= 40 and not ends_sentence(text) and not rules._CLAUSE_PUNCT.search(text)
-                and out[i + 1] in ("B", "S")):
+        if len(text) > 40 or text.endswith("。") or match_dateline(text):
+            continue
+        kicker = out[i + 1] == "T" and not lines[i + 1].text.startswith(("——", "—"))
+        # a headline may ask (`…干活？`); a kicker over a headline may hold a comma
+        if not kicker and (rules._CLAUSE_PUNCT.search(text) or out[i + 1] not in ("B", "S", "T")):
+            continue
+        if kicker:
+            out[i] = "K"
+        else:
             out[i] = "T"
+            if out[i + 1] == "T":
+                out[i + 1] = "S"  # `——…` under a headline is its 副题
     return out
 
 
