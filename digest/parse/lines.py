@@ -302,10 +302,12 @@ def _topic_shift(grams: list, body: list, df: dict, n_window: int, n: int, i: in
     own = {gram for gram in grams[i] if df[gram] <= limit}
     if len(own) < 3:
         return "none"
-    below, above = _union(body[i + 1:min(n, i + 1 + width)]), _union(body[max(0, i - width):i])
-    if not below or not above:
+    below, above = body[i + 1:min(n, i + 1 + width)], body[max(0, i - width):i]
+    if not any(below) or not any(above):
         return "none"  # a change of subject needs text on both sides
-    after, before = len(own & below), len(own & above)
+    # the few words of the short line looked up in each body line, not the lines' union
+    after = len(set().union(*(own & gs for gs in below)))
+    before = len(set().union(*(own & gs for gs in above)))
     shift = (after - before) / len(own)
     return "neg" if shift < 0 else "0" if shift < 0.2 else "2" if shift < 0.4 else \
         "4" if shift < 0.6 else "6"
@@ -393,7 +395,8 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
     parallel = _parallel(texts, grams, short)
     gaps = _gaps(short)
     rare, window_df = _rare(grams, window)
-    body_grams = [() if j in short_set or gs is None else gs for j, gs in enumerate(grams)]
+    no_words: frozenset = frozenset()
+    body_grams = [no_words if j in short_set or gs is None else gs for j, gs in enumerate(grams)]
     # each line's signals as its neighbours see them, built once, not four times
     seen_as = _seen_as(own)
     edge = {off: [(_PREFIXED[off]["edge"], "1")] for off in _OFFSETS}
@@ -421,6 +424,8 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
             feats["parallel"] = "1" if i in parallel else "0"
             feats["coh_wide"] = _wide(rare, n, i)
             feats["shift"] = _topic_shift(grams, body_grams, window_df, len(window), n, i)
+            # its own weight per layout: where every line stands between blank lines,
+            # the change of subject is about all that tells a headline from a subhead
             feats["shift_lay"] = f"{layout}{md}|{feats['shift']}"
             feats["gap_prev"], feats["gap_next"] = gaps[i]
         if i < 12:
