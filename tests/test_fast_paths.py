@@ -102,3 +102,64 @@ def test_garbage_check_matches_the_reference(parts: list[str]):
 def test_binary_check_matches_the_reference(data: bytes, pad: int):
     data = b"a" * pad + data
     assert decode._is_binary(data) == reference_is_binary(data)
+
+
+# ------------------------------------------------------------------------------------------
+# line features: the bigram sets, counts and rare sets made the plain way
+
+def reference_bigrams(text: str) -> set[str]:
+    return {text[k:k + 2] for k in range(len(text) - 1)}
+
+
+def reference_rare(grams: list, window: list[int]) -> list:
+    df: dict = {}
+    for j in window:
+        for gram in grams[j]:
+            df[gram] = df.get(gram, 0) + 1
+    common = max(3, len(window) // 50)
+    frequent = {gram for gram, count in df.items() if count > common}
+    return [None if g is None else g - frequent for g in grams]
+
+
+# one issue of each paper in each layout, the seeds, and the seeds and those six in one file
+# (one long issue: the frequent bigrams are counted in several groups of lines)
+FEATURE_FILES = sorted(SEEDS.glob("*.txt")) + [
+    ISSUES / name for name in ("xhmrdx_20260427.txt", "xhmrdx_20260428.txt",
+                               "xhmrdx_20260429.txt", "xxsb_20260427.txt",
+                               "xxsb_20260429.txt", "xxsb_20260501.txt")
+    if (ISSUES / name).is_file()]
+
+
+def _feature_texts():
+    texts = [decode.normalise_text(p.read_text(encoding="utf-8")) for p in FEATURE_FILES]
+    return texts + ["\n\n".join(texts)]
+
+
+def test_line_features_match_the_plain_bigram_reference(monkeypatch):
+    from digest.parse import context, lines as lines_mod
+
+    texts = _feature_texts()
+    fast = [context.features(lines_mod.read_lines(text)) for text in texts]
+    monkeypatch.setattr(lines_mod, "_bigrams", reference_bigrams)
+    monkeypatch.setattr(lines_mod, "_rare", reference_rare)
+    slow = [context.features(lines_mod.read_lines(text)) for text in texts]
+    assert len(lines_mod.read_lines(texts[-1])) > 2 * lines_mod._GROUP
+    for a, b in zip(fast, slow):
+        assert a == b
+        assert [list(x) for x in a] == [list(x) for x in b]  # the same order of attributes
+
+
+def test_frequent_bigrams_counted_in_groups_match_one_count():
+    from collections import Counter
+    from random import Random
+
+    from digest.parse import lines as lines_mod
+
+    rnd = Random(7)
+    for _ in range(50):
+        sets = [set(rnd.sample(range(60), rnd.randrange(0, 30)))
+                for _ in range(rnd.randrange(0, 3 * lines_mod._GROUP))]
+        for common in (0, 1, 3, 7, 40, 200):
+            count = Counter(g for s in sets for g in s)
+            assert lines_mod._frequent(sets, common) == {g for g, n in count.items()
+                                                         if n > common}
