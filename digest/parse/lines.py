@@ -208,10 +208,11 @@ def _bigrams(text: str) -> set[int]:
     """The line's character bigrams, each as one int (the two code points' UTF-32 units
     read as one 64-bit word), made in C: the per-line sets of a year's issues are the
     parser's main cost, and only their sizes and overlaps are ever used."""
-    units = text.encode("utf-32-le")
-    pairs = len(units) // 8 * 8  # (c0 c1) (c2 c3) ...
-    shifted = 4 + (len(units) - 4) // 8 * 8  # (c1 c2) (c3 c4) ...
-    return set(memoryview(units[:pairs]).cast("Q")).union(memoryview(units[4:shifted]).cast("Q"))
+    units = memoryview(text.encode("utf-32-le"))  # sliced without copying
+    n = len(units)
+    grams = set(units[:n // 8 * 8].cast("Q"))  # (c0 c1) (c2 c3) ...
+    grams.update(units[4:4 + (n - 4) // 8 * 8].cast("Q"))  # (c1 c2) (c3 c4) ...
+    return grams
 
 
 def _union(sets: list[set[int]]) -> set[int]:
@@ -278,28 +279,59 @@ def _gaps(short: list[int]) -> dict[int, tuple[str, str]]:
     return gaps
 
 
-def _rare(grams: list, window: list[int]) -> tuple[list, dict]:
+_GROUP = 1024  # lines counted together: a count of up to ~150,000 bigrams
+
+
+def _frequent(sets: list[set[int]], common: int) -> set[int]:
+    """The bigrams in more than `common` of the sets."""
+    return set(_frequent_counts(sets, common))
+
+
+def _frequent_counts(sets: list[set[int]], common: int) -> dict[int, int]:
+    """The bigrams in more than `common` of the sets, with the number of sets they are in.
+    Counted in groups of lines, each count small enough to stay in the CPU's caches (one
+    count over a long issue's million bigrams is several times slower a bigram): a bigram in
+    more than `common` sets is in more than common / groups of some group's sets, so only
+    those are summed."""
+    groups = [sets[k:k + _GROUP] for k in range(0, len(sets), _GROUP)] or [[]]
+    counts = [Counter(chain.from_iterable(group)) for group in groups]
+    if len(counts) == 1:
+        return {gram: n for gram, n in counts[0].items() if n > common}
+    k = len(counts)
+    candidates: set[int] = set()
+    for count in counts:
+        candidates.update(gram for gram, n in count.items() if n * k > common)
+    totals = {gram: sum(count.get(gram, 0) for count in counts) for gram in candidates}
+    return {gram: n for gram, n in totals.items() if n > common}
+
+
+def _rare(grams: list, window: list[int]) -> tuple[list, set[int]]:
     """Each window line's bigrams without those common all over the issue (`发展`, `我们`),
     counted once for the whole issue: in more than max(3, 2%) of the window's lines; and
-    the window's line count of each bigram (for `_topic_shift`)."""
-    df = Counter(chain.from_iterable(grams[j] for j in window))
+    the bigrams in more than max(5, 10%) of them (words that name no subject, for
+    `_topic_shift`)."""
     common = max(3, len(window) // 50)
-    frequent = {gram for gram, count in df.items() if count > common}
+    counts = _frequent_counts([grams[j] for j in window], common)
+    frequent = counts.keys()
+    limit = max(5, len(window) // 10)  # never below `common`: a subset of `counts`
+    everywhere = {gram for gram, n in counts.items() if n > limit}
     rare: list = [None] * len(grams)
     for j in window:
-        rare[j] = grams[j] - frequent
-    return rare, df
+        # a copy less the few frequent ones: cheaper than building the difference anew
+        line_rare = grams[j].copy()
+        line_rare.difference_update(grams[j] & frequent)
+        rare[j] = line_rare
+    return rare, everywhere
 
 
-def _topic_shift(grams: list, body: list, df: dict, n_window: int, n: int, i: int,
+def _topic_shift(grams: list, body: list, everywhere: set[int], n: int, i: int,
                  width: int = 8) -> str:
     """How much more of a short line's own words the text below it uses than the text
     above: a headline names what its story is about (its words recur below it, not in the
     story above), a subhead names one section of the story it stands in. Only the body
     lines either side count (not a neighbouring headline's words), and words on more than a
     tenth of the issue's lines (`发展`, `我们`) say nothing either way."""
-    limit = max(5, n_window // 10)
-    own = {gram for gram in grams[i] if df[gram] <= limit}
+    own = grams[i] - everywhere
     if len(own) < 3:
         return "none"
     below, above = body[i + 1:min(n, i + 1 + width)], body[max(0, i - width):i]
@@ -388,31 +420,36 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
     for i in short:
         window_set.update(range(max(0, i - 8), min(n, i + 9)))
     window = sorted(window_set)
-    short_set = set(short)
     grams: list = [None] * n
     for j in window:
         grams[j] = _bigrams(texts[j])
     parallel = _parallel(texts, grams, short)
     gaps = _gaps(short)
-    rare, window_df = _rare(grams, window)
-    no_words: frozenset = frozenset()
-    body_grams = [no_words if j in short_set or gs is None else gs for j, gs in enumerate(grams)]
+    rare, everywhere = _rare(grams, window)
     # each line's signals as its neighbours see them, built once, not four times
     seen_as = _seen_as(own)
+    # the look of the line `off` away from each line, or the text's edge
     edge = {off: [(_PREFIXED[off]["edge"], "1")] for off in _OFFSETS}
-    md = "1" if headings else "0"
+    around = [[edge[off] if j < 0 or j >= n else seen_as[off][j] for j in range(off, n + off)]
+              for off in _OFFSETS]
+    head = {"bias": 1.0, "layout": layout, "md": "1" if headings else "0"}
+    short_set = set(short)
+    no_words: frozenset = frozenset()
+    body_grams = [no_words if j in short_set or gs is None else gs for j, gs in enumerate(grams)]
+    md = head["md"]
 
     out: list[dict[str, float | str]] = []
-    for i, f in enumerate(own):
-        feats: dict[str, float | str] = {"bias": 1.0, "layout": layout, "md": md}
+    for i, f, m2, m1, p1, p2 in zip(range(n), own, *around):
+        feats: dict[str, float | str] = head.copy()
         feats.update(f)
         # a few conjunctions a linear model cannot form itself
         feats["len_end"] = f"{f['len']}|{f['end']}"
         feats["bb_ba"] = f"{f['bb']}|{f['ba']}"
         feats["ind_end"] = f"{f['ind']}|{f['end']}"
-        for off in _OFFSETS:
-            j = i + off
-            feats.update(edge[off] if j < 0 or j >= n else seen_as[off][j])
+        feats.update(m2)
+        feats.update(m1)
+        feats.update(p1)
+        feats.update(p2)
         if i == 0:
             feats["first"] = "1"
         if i in short_set:
@@ -423,7 +460,7 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
             feats["coh_pn"] = f"{sb}|{sa}"
             feats["parallel"] = "1" if i in parallel else "0"
             feats["coh_wide"] = _wide(rare, n, i)
-            feats["shift"] = _topic_shift(grams, body_grams, window_df, len(window), n, i)
+            feats["shift"] = _topic_shift(grams, body_grams, everywhere, n, i)
             # its own weight per layout: where every line stands between blank lines,
             # the change of subject is about all that tells a headline from a subhead
             feats["shift_lay"] = f"{layout}{md}|{feats['shift']}"
