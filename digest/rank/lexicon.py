@@ -16,7 +16,8 @@ from typing import Callable, Sequence, TypeVar
 import numpy as np
 
 from .kernels import (ATTENDANCE, CONTENT, DIRECTIVE, EVENT, VERTEX, WORDY, fnv1a,
-                      table_add_missing, table_insert, table_lookup_batch, table_rehash)
+                      table_add_missing, table_find_words, table_insert, table_lookup_batch,
+                      table_rehash)
 
 T = TypeVar("T")
 
@@ -144,6 +145,13 @@ class WordTable:
                 codes, ids, self.slots, self.hashes, self.pool, self.starts, self.lengths,
                 self.count, self.used)
         return ids, counts, first
+
+    def ids_in(self, other: "WordTable", first: int) -> np.ndarray:
+        """The ids in ``other`` of this table's words ``first`` to the last (-1 where
+        ``other`` does not have one): compiled, from the code points, no strings made."""
+        return table_find_words(self.hashes, self.starts, self.lengths, self.pool, first,
+                                self.count, other.slots, other.hashes, other.pool,
+                                other.starts, other.lengths)
 
     def words(self, first: int) -> list[str]:
         """The words of ids ``first`` to the last, as strings."""
@@ -304,8 +312,10 @@ class DictionaryFlags:
 
     VERSION = 1
 
-    def __init__(self, table: WordTable, codes: np.ndarray, names: Sequence[str]) -> None:
+    def __init__(self, table: WordTable, codes: np.ndarray, names: Sequence[str],
+                 stamp: str | None = None) -> None:
         self.table, self.codes, self.names = table, codes, list(names)
+        self.stamp = stamp  # what the table was built from (None: not known, not cached)
 
     @classmethod
     def load(cls, cache_dir: Path, tag: Callable[[str], list[tuple[str, str]]],
@@ -317,10 +327,11 @@ class DictionaryFlags:
         cache = cache_dir / f"flags-v{cls.VERSION}.npz"
         cached = read_arrays(cache, stamp, lambda data: cls(
             table_from_arrays(data, len(data["codes"])), data["codes"],
-            str(data["names"][0]).split(" ")))
+            str(data["names"][0]).split(" "), str(stamp[0])))
         if cached is not None:
             return cached
         built = cls.build(source, tag)
+        built.stamp = str(stamp[0])
         save_arrays(cache, stamp=stamp, codes=built.codes, names=np.array([" ".join(built.names)]),
                     **table_arrays(built.table))
         return built
@@ -353,6 +364,81 @@ class DictionaryFlags:
                 for i, c in zip(ids.tolist(), self.codes[np.maximum(ids, 0)].tolist())]
 
 
+class DictionaryWords:
+    """What learning a word gives the lexicon (``Lexicon._learn``: its flag bits, its word
+    id, that word's IDF), worked out in advance for every word of the flags table, so that
+    the dictionary words of a new text are learnt by one compiled lookup and a few array
+    operations instead of Python statements a word (on the dev papers, 50,000 of a cold
+    pass's 70,000 new words). Words are numbered by the form the ranker compares
+    (``normal``: stripped, lower case; the lexicon's word ids of these forms), with the IDF
+    of each form. The stopwords come from the configuration: they are applied on loading.
+    Cached next to the flags table, under its stamp and the IDF file's."""
+
+    VERSION = 1
+
+    def __init__(self, table: WordTable, group: np.ndarray, bits: np.ndarray,
+                 normal: WordTable, group_idf: np.ndarray) -> None:
+        self.table = table  # the flags table's words
+        self.group, self.bits, self.normal, self.group_idf = group, bits, normal, group_idf
+
+    @classmethod
+    def load(cls, cache_dir: Path | None, dictionary: DictionaryFlags, idf: IdfTable,
+             stopwords: frozenset[str]) -> "DictionaryWords":
+        cache = stamp = None
+        if cache_dir is not None and dictionary.stamp is not None:
+            source = jieba_idf_path().stat()
+            stamp = np.array([f"{cls.VERSION} {source.st_size} {source.st_mtime_ns} "
+                              f"{dictionary.stamp}"])
+            cache = cache_dir / f"words-v{cls.VERSION}.npz"
+        known = read_arrays(cache, stamp, lambda data: cls(
+            dictionary.table, data["group"], data["bits"],
+            table_from_arrays(data, len(data["group_idf"])), data["group_idf"]))
+        if known is None:
+            known = cls.build(dictionary, idf)
+            if cache is not None:
+                save_arrays(cache, stamp=stamp, group=known.group, bits=known.bits,
+                            group_idf=known.group_idf, **table_arrays(known.normal))
+        return known.without(stopwords)
+
+    @classmethod
+    def build(cls, dictionary: DictionaryFlags, idf: IdfTable) -> "DictionaryWords":
+        words = dictionary.table.words(0)
+        names = dictionary.names
+        flags = [names[c] for c in dictionary.codes[:len(words)].tolist()]
+        texts = [word.strip().lower() for word in words]  # as Lexicon._learn
+        normal = WordTable()
+        group, _, _ = normal.lookup_adding(["\0".join(texts)])
+        bits = word_bits(texts, flags, frozenset())
+        return cls(dictionary.table, group, bits, normal, idf.lookup(normal.words(0)))
+
+    def without(self, stopwords: frozenset[str]) -> "DictionaryWords":
+        """The same with ``stopwords`` no content words (the bits ``word_bits`` gives)."""
+        probe = [w for w in stopwords if w and "\0" not in w and "\1" not in w]
+        if not probe:
+            return self
+        ids, _ = self.normal.lookup(["\0".join(probe)])
+        stop = np.zeros(self.normal.count, bool)
+        stop[ids[ids >= 0]] = True
+        bits = np.where(stop[self.group], self.bits & np.uint8(0xFF ^ (CONTENT | VERTEX)),
+                        self.bits).astype(np.uint8)
+        return DictionaryWords(self.table, self.group, bits, self.normal, self.group_idf)
+
+
+def word_bits(texts: Sequence[str], flags: Sequence[str], stopwords: frozenset[str]
+              ) -> np.ndarray:
+    """The flag bits (kernels.WORDY...) of words in the form the ranker compares (stripped,
+    lower case) with their tagger's flags. Column by column (comprehensions and numpy, not
+    one Python statement per word and attribute): on text full of new words this is most
+    of what learning a word costs."""
+    wordy = np.array([_WORDY.search(text) is not None for text in texts], bool)
+    content = wordy & np.array([text not in stopwords for text in texts], bool)
+    by_flag = np.array([_FLAG_BITS.get(flag, 0) for flag in flags], np.uint8)
+    vertex = content & (by_flag & VERTEX != 0) & np.array(
+        [len(text) >= 2 and not text.isdigit() for text in texts], bool)
+    return (WORDY * wordy | CONTENT * (content & (by_flag & CONTENT != 0)) | VERTEX * vertex
+            | np.array([_WORD_BITS.get(text, 0) for text in texts], np.uint8)).astype(np.uint8)
+
+
 def jieba_dict_path() -> Path:
     spec = importlib.util.find_spec("jieba")  # found, not imported
     return Path(spec.submodule_search_locations[0]) / "dict.txt"
@@ -378,6 +464,9 @@ class Lexicon(dict):
         self._stopwords = stopwords
         self._dictionary = dictionary
         self._idf = idf_table(cache_dir)
+        # The dictionary's words, learnt in advance (their word ids come first).
+        self._known = DictionaryWords.load(cache_dir, dictionary, self._idf, stopwords) \
+            if dictionary is not None and flags_follow_words else None
         self.flags_follow_words = flags_follow_words
         self._max_size = max_size
         self._reset()
@@ -386,7 +475,13 @@ class Lexicon(dict):
         self.clear()
         self.table = WordTable()
         self.spelling: list[str] = []  # by id: the token as the tokenizer gave it
+        # Word ids, numbered as the lexicon meets them (compact: the compiled ranker's
+        # arrays by word id stay small): of the dictionary's forms (DictionaryWords.normal)
+        # through ``_word_of_form``, of the others through ``words``.
+        forms = self._known.normal.count if self._known is not None else 0
+        self._word_of_form = np.full(forms, -1, np.int64)
         self.words: dict[str, int] = {}
+        self.word_count = 0
         self.word_idf = np.zeros(4096)  # by word id
         for name, dtype in self.ATTRIBUTES.items():
             setattr(self, name, np.zeros(4096, dtype))
@@ -396,7 +491,7 @@ class Lexicon(dict):
         return self._idf.get(word)
 
     def ensure_room(self) -> None:
-        if len(self) + len(self.words) > self._max_size:
+        if len(self) + self.word_count > self._max_size:
             self._reset()
 
     def token_ids(self, tokens: Sequence[tuple[str, str]]) -> list[int]:
@@ -430,18 +525,37 @@ class Lexicon(dict):
         ids, counts, table_first = self.table.lookup_adding(joined)
         assert table_first == first  # the table and the lexicon count additions alike
         words = self.table.words(first)
-        if words:
-            flags = self._flags_of(words, first, ids, counts, self.table.lengths, texts, tag,
-                                   self._dictionary)
-            self._extend(words, words, flags, in_table=True)
+        if not words:
+            return ids, counts
+        last = first + len(words)
+        self._grow(last)
+        todo = np.arange(first, last)
+        known = self._known
+        if known is not None:  # the dictionary's words: learnt in advance
+            where = self.table.ids_in(known.table, first)
+            hit = where >= 0
+            at, where = todo[hit], where[hit]
+            self.word[at] = self._word_ids(known.group[where])
+            self.flags[at] = known.bits[where]
+            todo = todo[~hit]
+        self.length[first:last] = self.table.lengths[first:last]
+        if len(todo):
+            new = [words[i] for i in (todo - first).tolist()] if len(todo) < len(words) \
+                else words
+            flags = self._flags_of(new, todo, ids, counts, self.table.lengths, texts, tag,
+                                   self._dictionary if known is None else None)
+            self._learn(todo, new, flags)
+        self.update(zip(words, range(first, last)))
+        self.spelling.extend(words)
         return ids, counts
 
     @staticmethod
-    def _flags_of(words: Sequence[str], first: int, ids: np.ndarray, counts: np.ndarray,
+    def _flags_of(words: Sequence[str], new_ids: np.ndarray, ids: np.ndarray,
+                  counts: np.ndarray,
                   lengths: np.ndarray, texts: Sequence[str],
                   tag: Callable[[str], list[tuple[str, str]]],
                   dictionary: DictionaryFlags | None = None) -> list[str]:
-        """The tagger's flags of new words (ids ``first`` on). A flag belongs to the word
+        """The tagger's flags of new words (lexicon ids ``new_ids``). A flag belongs to the word
         (``flags_follow_words``), so all the new words of a batch are tagged in one call,
         a line each (tagging each word alone took 25 us a word). A word that does not come
         back whole there (a word the HMM found in context, or a dictionary word whose parts
@@ -460,12 +574,12 @@ class Lexicon(dict):
             return flags
         missed = [k for k, flag in enumerate(flags) if flag is None]
         occurs = {}  # id -> batch position of its first occurrence
-        for at in np.flatnonzero(np.isin(ids, np.array(missed) + first)).tolist():
+        for at in np.flatnonzero(np.isin(ids, new_ids[missed])).tolist():
             occurs.setdefault(int(ids[at]), at)
         ends = np.cumsum(counts)
         in_line: dict[tuple[int, int], dict[str, str]] = {}
         for k in missed:
-            at = occurs[first + k]
+            at = occurs[int(new_ids[k])]
             a = int(np.searchsorted(ends, at, side="right"))
             t0 = int(ends[a] - counts[a])
             text = texts[a]
@@ -490,37 +604,62 @@ class Lexicon(dict):
         self._extend([key], [word], [flag], in_table=False)
         return len(self) - 1
 
+    def _grow(self, size: int) -> None:
+        for name in self.ATTRIBUTES:
+            setattr(self, name, grown(getattr(self, name), size))
+
     def _extend(self, keys: Sequence[str], words: Sequence[str], flags: Sequence[str],
                 in_table: bool) -> None:
         """Adds new tokens (ids from ``len(self)`` on); ``in_table``: the word table has
         them already."""
         first = len(self)
         last = first + len(keys)
-        for name in self.ATTRIBUTES:
-            setattr(self, name, grown(getattr(self, name), last))
-        # Column by column over the new words (comprehensions and numpy, not one Python
-        # statement per word and attribute): on text full of new words this is most of
-        # what learning a word costs.
-        vocabulary = self.words
-        known = len(vocabulary)
-        texts = [word.strip().lower() for word in words]  # "GDP" and "gdp" are one word
-        wordy = np.array([_WORDY.search(text) is not None for text in texts], bool)
-        content = wordy & np.array([text not in self._stopwords for text in texts], bool)
-        by_flag = np.array([_FLAG_BITS.get(flag, 0) for flag in flags], np.uint8)
-        vertex = content & (by_flag & VERTEX != 0) & np.array(
-            [len(text) >= 2 and not text.isdigit() for text in texts], bool)
-        bits = (WORDY * wordy | CONTENT * (content & (by_flag & CONTENT != 0))
-                | VERTEX * vertex
-                | np.array([_WORD_BITS.get(text, 0) for text in texts], np.uint8))
-        word_ids = [vocabulary.setdefault(text, len(vocabulary)) for text in texts]
-        self.word_idf = grown(self.word_idf, len(vocabulary))
-        self.word_idf[known:len(vocabulary)] = self._idf.lookup(
-            list(itertools.islice(vocabulary, known, None)))
-        self.word[first:last] = word_ids
+        self._grow(last)
+        at = np.arange(first, last)
         self.length[first:last] = [len(word) for word in words]
-        self.flags[first:last] = bits
+        self._learn(at, words, flags)
         self.update(zip(keys, range(first, last)))
         self.spelling.extend(words)
         if self.flags_follow_words and not in_table:
             for key in keys:
                 self.table.add(key)  # same id: both count additions from 0
+
+    def _word_ids(self, forms: np.ndarray) -> np.ndarray:
+        """The word ids of dictionary forms (ids in DictionaryWords.normal), numbering those
+        met for the first time."""
+        ids = self._word_of_form[forms]
+        new = ids < 0
+        if new.any():
+            fresh = np.unique(forms[new])
+            first = self.word_count
+            self.word_count += len(fresh)
+            self._word_of_form[fresh] = np.arange(first, self.word_count)
+            self.word_idf = grown(self.word_idf, self.word_count)
+            self.word_idf[first:self.word_count] = self._known.group_idf[fresh]
+            ids = self._word_of_form[forms]
+        return ids
+
+    def _learn(self, at: np.ndarray, words: Sequence[str], flags: Sequence[str]) -> None:
+        """The word ids and flag bits of new tokens (lexicon ids ``at``, arrays grown)."""
+        texts = [word.strip().lower() for word in words]  # "GDP" and "gdp" are one word
+        self.flags[at] = word_bits(texts, flags, self._stopwords)
+        word_ids = np.empty(len(texts), np.int64)
+        rest = range(len(texts))
+        if self._known is not None:  # a form the dictionary has: that form's word id
+            probe = [t if t and "\0" not in t and "\1" not in t else "\2" for t in texts]
+            forms = self._known.normal.lookup(["\0".join(probe)])[0]
+            found = forms >= 0
+            word_ids[found] = self._word_ids(forms[found])
+            rest = np.flatnonzero(~found).tolist()
+        vocabulary = self.words
+        first = self.word_count
+        for i in rest:
+            word_ids[i] = vocabulary.setdefault(texts[i], self.word_count)
+            if word_ids[i] == self.word_count:
+                self.word_count += 1
+        self.word[at] = word_ids
+        if self.word_count > first:
+            self.word_idf = grown(self.word_idf, self.word_count)
+            self.word_idf[first:self.word_count] = self._idf.lookup(
+                list(itertools.islice(vocabulary, len(vocabulary) - (self.word_count - first),
+                                      None)))
