@@ -311,6 +311,34 @@ def test_dictionary_words_are_learnt_as_each_word_would_be(tmp_path):
         assert (tmp_path / f"words-v{DictionaryWords.VERSION}.npz").is_file()
 
 
+def test_the_lexicon_is_kept_between_runs(tmp_path):
+    """What a ranker learnt is kept in the state folder: the next ranker starts with it
+    (a user's second run meets its words as known), with the same results; a file that is
+    corrupt or was learnt with other stopwords is not used."""
+    articles = seed_articles()[:10]
+    first = make_ranker(tmp_path)
+    expected = first.summarize_articles(articles)
+    learnt = first.engine.lexicon
+    learnt.keep()
+    kept = tmp_path / "cache" / f"lexicon-v{Lexicon.VERSION}.npz"
+    assert kept.is_file()
+    second = make_ranker(tmp_path)
+    lexicon = second.engine.lexicon
+    assert len(lexicon) == len(learnt) and lexicon.spelling == learnt.spelling
+    assert lexicon.word_count == learnt.word_count
+    assert lexicon.flags[:len(learnt)].tolist() == learnt.flags[:len(learnt)].tolist()
+    assert second.summarize_articles(articles) == expected
+    assert len(lexicon) == len(learnt)  # nothing new to learn
+    assert [second.summarize_article(a) for a in reversed(articles)][::-1] == expected
+    other = Lexicon(frozenset(["发展"]), flags_follow_words=True, cache_dir=tmp_path / "cache",
+                    dictionary=second.engine.lexicon._dictionary)
+    assert len(other) == 0  # learnt with other stopwords
+    kept.write_bytes(kept.read_bytes()[:1000])  # cut short
+    third = make_ranker(tmp_path)
+    assert len(third.engine.lexicon) == 0
+    assert third.summarize_articles(articles) == expected
+
+
 def test_dense_pagerank_is_edge_pagerank_to_the_bit():
     rng = np.random.default_rng(7)
     for n in (1, 2, 5, 40):

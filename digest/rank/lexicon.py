@@ -4,11 +4,14 @@ length and flag bits, for the compiled ranker)."""
 
 from __future__ import annotations
 
+import atexit
 import functools
+import hashlib
 import importlib.util
 import itertools
 import re
 import statistics
+import weakref
 from itertools import repeat
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
@@ -377,9 +380,10 @@ class DictionaryWords:
     VERSION = 1
 
     def __init__(self, table: WordTable, group: np.ndarray, bits: np.ndarray,
-                 normal: WordTable, group_idf: np.ndarray) -> None:
+                 normal: WordTable, group_idf: np.ndarray, stamp: str | None = None) -> None:
         self.table = table  # the flags table's words
         self.group, self.bits, self.normal, self.group_idf = group, bits, normal, group_idf
+        self.stamp = stamp  # what it was made from, stopwords included (None: not known)
 
     @classmethod
     def load(cls, cache_dir: Path | None, dictionary: DictionaryFlags, idf: IdfTable,
@@ -398,7 +402,11 @@ class DictionaryWords:
             if cache is not None:
                 save_arrays(cache, stamp=stamp, group=known.group, bits=known.bits,
                             group_idf=known.group_idf, **table_arrays(known.normal))
-        return known.without(stopwords)
+        known = known.without(stopwords)
+        if stamp is not None:
+            listed = "\n".join(sorted(stopwords)).encode("utf-8", "surrogatepass")
+            known.stamp = f"{stamp[0]} {hashlib.sha256(listed).hexdigest()}"
+        return known
 
     @classmethod
     def build(cls, dictionary: DictionaryFlags, idf: IdfTable) -> "DictionaryWords":
@@ -456,6 +464,8 @@ class Lexicon(dict):
     flat over an unbounded stream; results never depend on the ids' values."""
 
     ATTRIBUTES = {"word": np.int64, "length": np.int64, "flags": np.uint8}
+    VERSION = 1  # of the kept lexicon's file
+    KEEP_AFTER = 256  # new tokens before the lexicon is written again (and it has doubled)
 
     def __init__(self, stopwords: frozenset[str], flags_follow_words: bool,
                  max_size: int = 300_000, cache_dir: Path | None = None,
@@ -469,7 +479,14 @@ class Lexicon(dict):
             if dictionary is not None and flags_follow_words else None
         self.flags_follow_words = flags_follow_words
         self._max_size = max_size
+        self._kept = cache_dir / f"lexicon-v{self.VERSION}.npz" \
+            if cache_dir is not None and self._known is not None \
+            and self._known.stamp is not None else None
         self._reset()
+        self._load_kept()
+        if self._kept is not None:
+            weak = weakref.ref(self)
+            atexit.register(lambda: (lexicon := weak()) is not None and lexicon._keep_new())
 
     def _reset(self) -> None:
         self.clear()
@@ -485,6 +502,7 @@ class Lexicon(dict):
         self.word_idf = np.zeros(4096)  # by word id
         for name, dtype in self.ATTRIBUTES.items():
             setattr(self, name, np.zeros(4096, dtype))
+        self._kept_size = 0  # tokens the kept file has
 
     def idf_of(self, word: str) -> float | None:
         """The word's IDF in jieba's general corpus, None if it is not there."""
@@ -547,7 +565,84 @@ class Lexicon(dict):
             self._learn(todo, new, flags)
         self.update(zip(words, range(first, last)))
         self.spelling.extend(words)
+        if len(self) >= max(2 * self._kept_size, self._kept_size + self.KEEP_AFTER):
+            self.keep()
         return ids, counts
+
+    # -- kept in the state folder between runs -------------------------------------------
+    # What the lexicon learnt (the tokens and their attributes, the forms learnt beside the
+    # dictionary's) is written to <state>/cache/ whenever it has doubled, so that the next
+    # run starts with it: a user's second run meets its words as known. Results never
+    # depend on it (ids are arbitrary); the file names the dictionary, tagger, IDF and
+    # stopwords it was learnt with (another of any starts empty), is written atomically
+    # (several workers may write it: the last one wins) and is skipped on a read-only
+    # state folder.
+
+    def keep(self) -> None:
+        """Writes the lexicon to the state folder's cache (nothing without one), as few
+        and small arrays as it can (each costs a write): the words' code points, their
+        hashes, the flag bits, the IDFs and one array of the other integers, with the
+        numbers of each part first. A token's length is its word's in the table."""
+        if self._kept is None:
+            return
+        count, forms = len(self), np.flatnonzero(self._word_of_form >= 0)
+        t = self.table
+        learnt = np.frombuffer("\1".join(self.words).encode("utf-32-le"), np.uint32)
+        sizes = [count, self.word_count, len(forms), len(self.words), t.used, len(learnt)]
+        ints = np.concatenate([np.array(sizes, np.int64), t.lengths[:count],
+                               self.word[:count], forms, self._word_of_form[forms],
+                               np.fromiter(self.words.values(), np.int64, len(self.words))])
+        save_arrays(self._kept, stamp=np.array([self._known.stamp]),
+                    ints=ints.astype(np.int32), hashes=t.hashes[:count],
+                    flags=self.flags[:count], word_idf=self.word_idf[:self.word_count],
+                    codes=np.concatenate([t.pool[:t.used], learnt]))
+        self._kept_size = count
+
+    def _load_kept(self) -> None:
+        if self._kept is None:
+            return
+        read_arrays(self._kept, np.array([self._known.stamp]), self._take_kept)
+
+    def _keep_new(self) -> None:
+        """At exit: what was learnt since the file was last written (when it did not
+        double), so that the next run starts with it."""
+        if len(self) > self._kept_size and self._kept.parent.is_dir():  # not removed
+            self.keep()
+
+    def _take_kept(self, data: dict) -> bool:
+        """Takes the arrays ``keep`` wrote, or raises (then the lexicon starts empty)."""
+        ints, codes, word_idf = data["ints"].astype(np.int64), data["codes"], data["word_idf"]
+        hashes, flags = data["hashes"], data["flags"]
+        count, word_count, n_forms, n_learnt, used, learnt_length = ints[:6].tolist()
+        parts = [count, count, n_forms, n_forms, n_learnt]
+        if len(ints) != 6 + sum(parts) or len(codes) != used + learnt_length \
+                or len(word_idf) != word_count or len(hashes) != count \
+                or len(flags) != count:
+            raise ValueError("inconsistent arrays")
+        lengths, word, forms, form_words, learnt_words = \
+            np.split(ints[6:], np.cumsum(parts)[:-1])
+        starts = np.cumsum(lengths) - lengths  # added one after the other
+        table = table_from_arrays({"hashes": hashes, "starts": starts, "lengths": lengths,
+                                   "pool": codes[:used].copy()}, count)
+        learnt = codes[used:].tobytes().decode("utf-32-le").split("\1") if n_learnt else []
+        if not (len(learnt) == n_learnt and table.used == used
+                and all((a < b).all() and (a >= 0).all()
+                        for a, b in ((word, word_count), (learnt_words, word_count),
+                                     (form_words, word_count),
+                                     (forms, len(self._word_of_form))))):
+            raise ValueError("inconsistent arrays")
+        spelling = table.words(0)
+        attributes = {"word": word, "length": lengths, "flags": flags}
+        self.table, self.spelling = table, spelling
+        for name, dtype in self.ATTRIBUTES.items():
+            setattr(self, name, grown(attributes[name].astype(dtype), count + 1))
+        self.word_count = word_count
+        self.word_idf = grown(word_idf.astype(float), word_count + 1)
+        self._word_of_form[forms] = form_words
+        self.words = dict(zip(learnt, learnt_words.tolist()))
+        self.update(zip(spelling, range(count)))
+        self._kept_size = count
+        return True
 
     @staticmethod
     def _flags_of(words: Sequence[str], new_ids: np.ndarray, ids: np.ndarray,
