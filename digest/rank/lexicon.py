@@ -657,7 +657,7 @@ class Lexicon(dict):
         outscore it alone: 必成, 建在) takes its flag from tagging the clause of its first
         occurrence (between punctuation marks: the tokenizer cuts each run of letters on its
         own, so the clause gives the tokens the whole text does, for a fraction of the
-        time), else its line, else the whole text. Any tagging that returns the word whole
+        time; all the clauses in one call), else its line, else the whole text. Any tagging that returns the word whole
         gives its flag. ``lengths``: characters of each id. A word the ``dictionary`` has
         is not tagged at all: most of a new text's new words."""
         flags = dictionary.flags(words) if dictionary is not None else [None] * len(words)
@@ -668,30 +668,43 @@ class Lexicon(dict):
         if None not in flags:
             return flags
         missed = [k for k, flag in enumerate(flags) if flag is None]
-        occurs = {}  # id -> batch position of its first occurrence
-        for at in np.flatnonzero(np.isin(ids, new_ids[missed])).tolist():
-            occurs.setdefault(int(ids[at]), at)
+        wanted = np.zeros(int(ids.max()) + 1, bool)
+        wanted[new_ids[missed]] = True
+        where = np.flatnonzero(wanted[ids])
+        _, first = np.unique(ids[where], return_index=True)
+        occurs = dict(zip(ids[where[first]].tolist(), where[first].tolist()))  # id -> at
         ends = np.cumsum(counts)
-        in_line: dict[tuple[int, int], dict[str, str]] = {}
+        chars = np.concatenate(([0], np.cumsum(lengths[ids])))  # offsets in the batch
+        places = []
         for k in missed:
             at = occurs[int(new_ids[k])]
             a = int(np.searchsorted(ends, at, side="right"))
-            t0 = int(ends[a] - counts[a])
             text = texts[a]
-            offset = int(lengths[ids[t0:at]].sum())
+            offset = int(chars[at] - chars[ends[a] - counts[a]])
             begin, end = offset, offset + len(words[k])
             while begin > 0 and text[begin - 1] not in _CLAUSE_BREAKS:
                 begin -= 1
             while end < len(text) and text[end] not in _CLAUSE_BREAKS:
                 end += 1
-            for begin, end in ((begin, end), (text.rfind("\n", 0, offset) + 1,
-                                              _line_end(text, offset)), (0, len(text))):
+            places.append((a, at, offset, begin, end))
+        # The clauses tagged in one call, a line each (each is cut on its own anyway).
+        clauses = dict.fromkeys((a, begin, end) for a, _, _, begin, end in places)
+        in_clauses = dict(tag("\n".join(texts[a][b:e] for a, b, e in clauses)))
+        in_line: dict[tuple[int, int, int], dict[str, str]] = {}
+        for k, (a, at, offset, _, _) in zip(missed, places):
+            flags[k] = in_clauses.get(words[k])
+            if flags[k] is not None:
+                continue
+            text = texts[a]
+            for begin, end in ((text.rfind("\n", 0, offset) + 1, _line_end(text, offset)),
+                               (0, len(text))):
                 if (a, begin, end) not in in_line:
                     in_line[a, begin, end] = dict(tag(text[begin:end]))
                 flags[k] = in_line[a, begin, end].get(words[k])
                 if flags[k] is not None:
                     break
             else:  # cannot happen: the word is one of the text's tokens
+                t0 = int(ends[a] - counts[a])
                 flags[k] = tag(text)[at - t0][1]
         return flags
 
