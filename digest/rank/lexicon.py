@@ -461,7 +461,9 @@ class Lexicon(dict):
     batch (``batch_ids``). Else the key is word and flag (jieba.posseg tags unknown words in
     context) and tokens are looked up here, one article at a time (``token_ids``).
     ``word`` ids ignore the flag and letter case. Cleared past ``max_size`` to keep memory
-    flat over an unbounded stream; results never depend on the ids' values."""
+    flat over an unbounded stream; results never depend on the ids' values. With the
+    dictionary's flags table (rjieba), the dictionary's words are learnt from
+    ``DictionaryWords`` and the lexicon is kept in the state folder between runs (``keep``)."""
 
     ATTRIBUTES = {"word": np.int64, "length": np.int64, "flags": np.uint8}
     VERSION = 1  # of the kept lexicon's file
