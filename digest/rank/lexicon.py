@@ -608,8 +608,11 @@ class Lexicon(dict):
     def _keep_new(self) -> None:
         """At exit: what was learnt since the file was last written (when it did not
         double), so that the next run starts with it."""
-        if len(self) > self._kept_size and self._kept.parent.is_dir():  # not removed
-            self.keep()
+        try:
+            if len(self) > self._kept_size and self._kept.parent.is_dir():  # not removed
+                self.keep()
+        except Exception:  # noqa: BLE001 - at exit, a file not written is only a cold start
+            pass
 
     def _take_kept(self, data: dict) -> bool:
         """Takes the arrays ``keep`` wrote, or raises (then the lexicon starts empty)."""
