@@ -332,6 +332,48 @@ def test_cluster_settings_are_configurable(config):
     assert len([t for t in group_week(arts, few) if t.name != OTHER]) <= 2
 
 
+def _tfidf_by_scikit_learn(stories, config):
+    """The reference: the stories' words (as the module docstring says) through
+    TfidfVectorizer, as the grouping computed them before it counted on its own."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from digest.text import load_stopwords, make_tokenizer
+    from digest.themes.cluster import _SPACE, _WORD, TOKEN_CHARS, headline
+
+    tokenizer = make_tokenizer(config.text, config.paths.state / "cache")
+    stop = load_stopwords(config.text.stopwords)
+    docs = [[w for w in tokenizer.cut(headline(s.lead) + "\n"
+                                      + "\n".join(s.lead.paragraphs)[:TOKEN_CHARS])
+             if w not in stop and not _SPACE.search(w) and _WORD.fullmatch(w)]
+            for s in stories]
+    vectorizer = TfidfVectorizer(analyzer=lambda doc: doc, sublinear_tf=True, min_df=2,
+                                 max_df=0.5 if len(docs) >= 10 else 1.0)
+    try:
+        vectorizer.fit(docs)
+    except ValueError:  # no word shared by two stories
+        return None
+    # transform counts in column order (fit_transform in first-seen order, which changes the
+    # last bits of the row norms)
+    return vectorizer.transform(docs).tocsr(), list(vectorizer.get_feature_names_out())
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 9, 10, 45])
+def test_week_tfidf_equals_scikit_learns_vectorizer_bit_for_bit(config, size):
+    from digest.themes.cluster import tfidf, word_counts
+
+    arts, _ = made_up_week()
+    lone = [stored("约稿启事", "欢迎来稿，请发邮箱。"), stored("更正", "昨日本版一处笔误。 a b")]
+    stories = [StoryGroup(lead=a, also_in=()) for a in (lone + arts)[:size]]
+    ours, reference = tfidf(*word_counts(stories, config)), _tfidf_by_scikit_learn(stories, config)
+    if reference is None:
+        assert ours is None
+        return
+    (matrix, vocab), (expected, expected_vocab) = ours, reference
+    assert vocab == expected_vocab and matrix.shape == expected.shape
+    assert (matrix.indptr == expected.indptr).all() and (matrix.indices == expected.indices).all()
+    assert (matrix.data == expected.data).all()
+
+
 def test_every_article_lands_exactly_once(config):
     rng = random.Random(7)
     words = ["阅读", "图书馆", "道路", "抢修", "文明城市", "企业", "重点项目", "疫情防控", "天气"]

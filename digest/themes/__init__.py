@@ -65,7 +65,7 @@ def _in_order(stories: Sequence[StoryGroup]) -> tuple[StoryGroup, ...]:
 def group_stories(stories: Sequence[StoryGroup], config: Config) -> tuple[Theme, ...]:
     """Themes of already merged stories: named ones (config order), automatic ones (largest
     first), then 其他."""
-    from .cluster import cluster_label, cluster_stories, story_tokens
+    from .cluster import cluster_label, cluster_stories, word_counts
 
     rules = theme_rules(config)
     claimed: dict[str, list[StoryGroup]] = {rule.name: [] for rule in rules}
@@ -77,7 +77,7 @@ def group_stories(stories: Sequence[StoryGroup], config: Config) -> tuple[Theme,
     if not unclaimed:
         return tuple(themes)
 
-    week_tokens = story_tokens(stories, config)
+    week_counts = word_counts(stories, config)
     position = {id(s): i for i, s in enumerate(stories)}
     rows = [position[id(s)] for s in unclaimed]
     # [clustering].max_groups bounds the digest's themes, named ones included (at least two
@@ -85,7 +85,7 @@ def group_stories(stories: Sequence[StoryGroup], config: Config) -> tuple[Theme,
     room = max(2, config.clustering.max_groups - len(themes))
     clustering = dataclasses.replace(config.clustering,
                                      max_groups=min(room, config.clustering.max_groups))
-    groups, other, matrix, vocab = cluster_stories(unclaimed, rows, week_tokens, clustering)
+    groups, other, matrix, vocab = cluster_stories(unclaimed, rows, week_counts, clustering)
     population = sorted({i for g in groups for i in g})
     automatic = []
     for members in groups:
