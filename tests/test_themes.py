@@ -246,6 +246,31 @@ def test_prefix_filter_equals_all_pairs_on_a_week_of_stitched_texts():
         assert len(exact) > 20
 
 
+def test_exact_jaccard_on_packed_shingles_equals_jaccard_of_the_strings():
+    import numpy as np
+
+    from digest.themes.simjoin import exact_jaccard
+
+    rng = random.Random(5)
+    small = "甲乙丙丁戊己庚辛"
+    wide = [chr(0x4E00 + k) for k in range(6000)]  # 13 bits a character: 5 do not fit in 64
+    fell_back = 0
+    for alphabet, size, shortest in ((small, 5, 5), (small, 8, 8), (wide, 5, 7000),
+                                     ("ab", 64, 64), (wide[:4096], 5, 7000)):
+        for _ in range(10):
+            a = "".join(rng.choice(alphabet) for _ in range(rng.randrange(shortest, 9000)))
+            b = a[rng.randrange(len(a) // 2):] + "".join(rng.choice(alphabet)
+                                                         for _ in range(rng.randrange(size)))
+            codes = np.frombuffer((a + b).encode("utf-32-le"), dtype=np.uint32)
+            value = exact_jaccard(codes, 0, len(a), len(a), len(a) + len(b), size)
+            if value < 0:  # the caller then compares the strings
+                assert len(set(a + b)) > 2 ** (64 // size)
+                fell_back += 1
+                continue
+            assert value == jaccard(shingles(a, size), shingles(b, size))
+    assert fell_back
+
+
 def test_same_story_groups_equal_the_exact_methods():
     rng = random.Random(3)
     arts = []

@@ -116,12 +116,12 @@ def similar_pairs(texts: Sequence[str], dedupe: DedupeConfig) -> list[tuple[int,
         # linear-time stand-in for counts of texts), ties by hash. Any fixed total order is
         # correct; rarest first keeps posting lists short.
         bits = simjoin.bucket_bits(int(hashes.size))
-        counts = np.bincount((hashes >> np.uint64(64 - bits)).astype(np.int64),
-                             minlength=1 << bits)
-        # Ranks of the buckets by count (capped: 16-bit keys sort in linear time).
-        bucket_rank = np.empty(counts.size, dtype=np.int64)
+        counts = simjoin.bucket_counts(hashes, bits)
+        # Ranks of the buckets by count (capped: 16-bit keys sort in linear time; 32-bit
+        # ranks keep the table small for the cache).
+        bucket_rank = np.empty(counts.size, dtype=np.int32)
         bucket_rank[np.argsort(np.minimum(counts, 65535).astype(np.uint16), kind="stable")
-                    ] = np.arange(counts.size)
+                    ] = np.arange(counts.size, dtype=np.int32)
         keys, key_starts, sizes = simjoin.ordered_sets(hashes, offsets, bucket_rank, bits)
         prefix = np.minimum(sizes, sizes - np.ceil(t * sizes - 1e-9).astype(np.int64) + 1)
         # Hashes give the exact Jaccard unless two shingles collide (64-bit hash: about one
@@ -131,7 +131,10 @@ def similar_pairs(texts: Sequence[str], dedupe: DedupeConfig) -> list[tuple[int,
                                              bits)
         for y, x, value in zip(ys.tolist(), xs.tolist(), values.tolist()):
             if abs(value - t) < 0.01:
-                value = jaccard(shingles(texts[y], size), shingles(texts[x], size))
+                value = simjoin.exact_jaccard(codes, starts[y], starts[y] + lengths[y],
+                                              starts[x], starts[x] + lengths[x], size)
+                if value < 0:  # too many distinct characters to pack: compare strings
+                    value = jaccard(shingles(texts[y], size), shingles(texts[x], size))
             if value >= t:
                 found.append((y, x))
     return sorted(set(found))
