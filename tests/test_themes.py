@@ -271,6 +271,20 @@ def test_exact_jaccard_on_packed_shingles_equals_jaccard_of_the_strings():
     assert fell_back
 
 
+def test_comparable_codes_are_the_comparable_texts():
+    from digest.themes.stories import _comparable_codes
+
+    rng = random.Random(8)
+    pieces = ["东昌府讯 8月22日,", "□本报讯", "ＡＢＣ１２３", "abcXYZ09", "，。、“”", "\u3400\u4dbf\u4dc0",
+              "\u9fff\ua000", "😀𠀀", "\t\n ", "é"]
+    arts = [stored(f"第{i}篇", "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 12))))
+            for i in range(200)]
+    codes, lengths = _comparable_codes(arts)
+    texts = [comparable_text(a) for a in arts]
+    assert lengths.tolist() == [len(t) for t in texts]
+    assert codes.tobytes().decode("utf-32-le") == "".join(texts)
+
+
 def test_same_story_groups_equal_the_exact_methods():
     rng = random.Random(3)
     arts = []
