@@ -11,7 +11,9 @@ week (new dateline, one paragraph dropped when there are several), which same-st
 must find. Times `group_week` (merging, named themes, automatic themes) and `render_week`
 (Markdown, HTML, text, feed entry) with the project's config.toml, after a warm-up week
 (tokenizer dictionary, scikit-learn import), best of --repeat runs. Also checks that the fast
-merging gives the same groups as the all-pairs method on the 500-article week.
+merging gives the same groups as the all-pairs method on the 500-article week, and prints
+`output_sha`, a hash of what `group_week` gave (each theme's name, label and stories with
+their printings, and 本周要点), to compare two versions' output on the same weeks.
 Results go to bench/results/grouping.json.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import random
 import sys
@@ -88,6 +91,15 @@ def make_week(base: list[StoredArticle], size: int, seed: int = 0) -> list[Store
             for i, a in enumerate(week)]
 
 
+def output_sha(themes) -> str:
+    from digest.themes import week_highlights
+
+    shown = [[[t.name, t.label, t.automatic,
+               [[s.lead.id, [a.id for a in s.also_in]] for s in t.stories]] for t in themes],
+             [[h.story.lead.id, h.theme, h.sentence.text] for h in week_highlights(themes)]]
+    return hashlib.sha256(json.dumps(shown, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
 def timed(config, week):
     from digest.render import render_week, template_environment
     from digest.themes import group_week, merge_same_stories
@@ -104,6 +116,7 @@ def timed(config, week):
             "render_s": done - grouped, "total_s": done - merged,
             "stories": len(stories), "themes": len(themes),
             "other": sum(len(t.stories) for t in themes if t.name == "其他"),
+            "output_sha": output_sha(themes),
             "html_kib": round(len(rendered.html.encode()) / 1024)}
 
 

@@ -246,6 +246,45 @@ def test_prefix_filter_equals_all_pairs_on_a_week_of_stitched_texts():
         assert len(exact) > 20
 
 
+def test_exact_jaccard_on_packed_shingles_equals_jaccard_of_the_strings():
+    import numpy as np
+
+    from digest.themes.simjoin import exact_jaccard
+
+    rng = random.Random(5)
+    small = "甲乙丙丁戊己庚辛"
+    wide = [chr(0x4E00 + k) for k in range(6000)]  # 13 bits a character: 5 do not fit in 64
+    fell_back = 0
+    for alphabet, size, shortest in ((small, 5, 5), (small, 8, 8), (wide, 5, 7000),
+                                     ("ab", 64, 64), (wide[:4096], 5, 7000)):
+        for _ in range(10):
+            a = "".join(rng.choice(alphabet) for _ in range(rng.randrange(shortest, 9000)))
+            b = a[rng.randrange(len(a) // 2):] + "".join(rng.choice(alphabet)
+                                                         for _ in range(rng.randrange(size)))
+            codes = np.frombuffer((a + b).encode("utf-32-le"), dtype=np.uint32)
+            value = exact_jaccard(codes, 0, len(a), len(a), len(a) + len(b), size)
+            if value < 0:  # the caller then compares the strings
+                assert len(set(a + b)) > 2 ** (64 // size)
+                fell_back += 1
+                continue
+            assert value == jaccard(shingles(a, size), shingles(b, size))
+    assert fell_back
+
+
+def test_comparable_codes_are_the_comparable_texts():
+    from digest.themes.stories import _comparable_codes
+
+    rng = random.Random(8)
+    pieces = ["东昌府讯 8月22日,", "□本报讯", "ＡＢＣ１２３", "abcXYZ09", "，。、“”", "\u3400\u4dbf\u4dc0",
+              "\u9fff\ua000", "😀𠀀", "\t\n ", "é"]
+    arts = [stored(f"第{i}篇", "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 12))))
+            for i in range(200)]
+    codes, lengths = _comparable_codes(arts)
+    texts = [comparable_text(a) for a in arts]
+    assert lengths.tolist() == [len(t) for t in texts]
+    assert codes.tobytes().decode("utf-32-le") == "".join(texts)
+
+
 def test_same_story_groups_equal_the_exact_methods():
     rng = random.Random(3)
     arts = []
@@ -330,6 +369,48 @@ def test_cluster_settings_are_configurable(config):
     assert [t.name for t in group_week(arts, big_only)] == [OTHER]
     few = dataclasses.replace(config, clustering=ClusteringConfig(max_groups=2))
     assert len([t for t in group_week(arts, few) if t.name != OTHER]) <= 2
+
+
+def _tfidf_by_scikit_learn(stories, config):
+    """The reference: the stories' words (as the module docstring says) through
+    TfidfVectorizer, as the grouping computed them before it counted on its own."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from digest.text import load_stopwords, make_tokenizer
+    from digest.themes.cluster import _SPACE, _WORD, TOKEN_CHARS, headline
+
+    tokenizer = make_tokenizer(config.text, config.paths.state / "cache")
+    stop = load_stopwords(config.text.stopwords)
+    docs = [[w for w in tokenizer.cut(headline(s.lead) + "\n"
+                                      + "\n".join(s.lead.paragraphs)[:TOKEN_CHARS])
+             if w not in stop and not _SPACE.search(w) and _WORD.fullmatch(w)]
+            for s in stories]
+    vectorizer = TfidfVectorizer(analyzer=lambda doc: doc, sublinear_tf=True, min_df=2,
+                                 max_df=0.5 if len(docs) >= 10 else 1.0)
+    try:
+        vectorizer.fit(docs)
+    except ValueError:  # no word shared by two stories
+        return None
+    # transform counts in column order (fit_transform in first-seen order, which changes the
+    # last bits of the row norms)
+    return vectorizer.transform(docs).tocsr(), list(vectorizer.get_feature_names_out())
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 9, 10, 45])
+def test_week_tfidf_equals_scikit_learns_vectorizer_bit_for_bit(config, size):
+    from digest.themes.cluster import tfidf, word_counts
+
+    arts, _ = made_up_week()
+    lone = [stored("约稿启事", "欢迎来稿，请发邮箱。"), stored("更正", "昨日本版一处笔误。 a b")]
+    stories = [StoryGroup(lead=a, also_in=()) for a in (lone + arts)[:size]]
+    ours, reference = tfidf(*word_counts(stories, config)), _tfidf_by_scikit_learn(stories, config)
+    if reference is None:
+        assert ours is None
+        return
+    (matrix, vocab), (expected, expected_vocab) = ours, reference
+    assert vocab == expected_vocab and matrix.shape == expected.shape
+    assert (matrix.indptr == expected.indptr).all() and (matrix.indices == expected.indices).all()
+    assert (matrix.data == expected.data).all()
 
 
 def test_every_article_lands_exactly_once(config):

@@ -6,7 +6,9 @@
   the cap keeps a week of 5,000 long articles within the build's time budget.
 - Vectors: TF-IDF with sublinear tf, fitted on the whole week's stories (so a word such as
   工作 that every story uses weighs nothing), dropping words in fewer than 2 stories or, in a
-  week of 10 or more, in more than half of them; then LSA (TruncatedSVD, up to
+  week of 10 or more, in more than half of them (the words are counted here as they are
+  cut, then weighted by scikit-learn's TfidfTransformer: the same rows as its
+  TfidfVectorizer, bit for bit, without its per-word Python loop); then LSA (TruncatedSVD, up to
   [clustering].dimensions) and unit length, so that related words (疫苗 / 接种) meet.
 - Groups: k-means for every k from 2 up to sqrt(n) (n stories; at most what
   [clustering].max_groups leaves after the named themes), keeping the k with the best
@@ -37,49 +39,133 @@ _WORD = re.compile(r"(?=.*[A-Za-z\u3400-\u4dbf\u4e00-\u9fff]).{2,}")
 _SPACE = re.compile(r"\s")
 
 
-def story_tokens(stories: Sequence[StoryGroup], config: Config) -> list[list[str]]:
-    """The words each story's lead is about (see the module docstring)."""
-    from ..text import load_stopwords, make_tokenizer
+class _Columns(dict):
+    """Word -> its column among the week's grouping words, or -1 for a word that is not one
+    (stopword, single character, no letter). A word is judged the first time it is looked
+    up (60,000 distinct words in a week of 5,000 stories, 3 million lookups, those in C)."""
 
-    tokenizer = make_tokenizer(config.text, config.paths.state / "cache")
-    stop = load_stopwords(config.text.stopwords)
-    known: set[str] = set()
-    wanted: set[str] = set()
-    out = []
+    def __init__(self, stop: frozenset[str]) -> None:
+        super().__init__()
+        self.stop = stop
+        self.words: list[str] = []
+
+    def __missing__(self, word: str) -> int:
+        wanted = (word not in self.stop and not _SPACE.search(word)
+                  and _WORD.fullmatch(word) is not None)
+        self[word] = len(self.words) if wanted else -1
+        if wanted:
+            self.words.append(word)
+        return self[word]
+
+
+def _grouping_text(lead) -> str:
+    return headline(lead) + "\n" + "\n".join(lead.paragraphs)[:TOKEN_CHARS]
+
+
+class WordsAhead:
+    """The week's articles cut into grouping words in a second thread, started before
+    same-story merging: merging spends most of its time in compiled loops that release the
+    GIL, so on a machine with two cores the cutting (jieba-rs, which holds it) runs beside
+    it instead of after it. Every article is cut, since which one leads its story is known
+    only after merging; `finish` stops the thread wherever it is, and `word_counts` cuts
+    the leads it had not reached. The result does not depend on how far it got: columns
+    are renamed in word order by `tfidf`, and a word only non-leads use has no story."""
+
+    def __init__(self, articles: Sequence, config: Config) -> None:
+        import threading
+
+        self._articles = list(articles)
+        self._config = config
+        self.column = _Columns(_stopwords(config))
+        self.ready: dict[int, object] = {}  # id(article) -> its words' columns
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="digest-words", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            tokenizer = _tokenizer(self._config)
+            for article in self._articles:
+                if self._stop.is_set():
+                    return
+                self.ready[id(article)] = _columns_of(self.column, tokenizer, article)
+        except Exception:  # noqa: BLE001 - word_counts cuts what is missing, and raises there
+            return
+
+    def finish(self) -> "WordsAhead":
+        self._stop.set()
+        self._thread.join()
+        return self
+
+
+def _tokenizer(config: Config):
+    from ..text import make_tokenizer
+
+    return make_tokenizer(config.text, config.paths.state / "cache")
+
+
+def _stopwords(config: Config) -> frozenset[str]:
+    from ..text import load_stopwords
+
+    return load_stopwords(config.text.stopwords)
+
+
+def _columns_of(column: "_Columns", tokenizer, lead):
+    import numpy as np
+
+    cut = tokenizer.cut(_grouping_text(lead))
+    return np.fromiter(map(column.__getitem__, cut), dtype=np.int32, count=len(cut))
+
+
+def word_counts(stories: Sequence[StoryGroup], config: Config,
+                ahead: WordsAhead | None = None):
+    """Each story's words (see the module docstring) counted: a CSR matrix of int64 counts,
+    one row per story, and the words of the columns (in first-seen order; a column may
+    have no story, see WordsAhead). Words are mapped to columns as they are cut, where
+    scikit-learn's CountVectorizer counts them in a Python loop (0.6 s a week of 5,000
+    articles). `ahead`: words already cut (finished)."""
+    import numpy as np
+    from scipy import sparse
+
+    column = ahead.column if ahead else _Columns(_stopwords(config))
+    ready = ahead.ready if ahead else {}
+    tokenizer = _tokenizer(config)
+    rows = []
     for story in stories:
-        lead = story.lead
-        text = headline(lead) + "\n" + "\n".join(lead.paragraphs)[:TOKEN_CHARS]
-        words = tokenizer.cut(text)
-        # Each distinct word of the week is judged once (1.2 million words, 60,000 distinct
-        # in a week of 5,000 stories); the filtering itself runs in C.
-        new = set(words) - known
-        known |= new
-        wanted.update(w for w in new if w not in stop and not _SPACE.search(w)
-                      and _WORD.fullmatch(w))
-        out.append(list(filter(wanted.__contains__, words)))
-    return out
+        ids = ready.get(id(story.lead))
+        rows.append(ids if ids is not None else _columns_of(column, tokenizer, story.lead))
+    cols = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, dtype=np.int64)
+    row_of = np.repeat(np.arange(len(stories), dtype=np.int64), [r.size for r in rows])
+    kept = cols >= 0
+    counts = sparse.csr_matrix(
+        (np.ones(int(kept.sum()), dtype=np.int64), (row_of[kept], cols[kept])),
+        shape=(len(stories), len(column.words)), dtype=np.int64)
+    counts.sum_duplicates()
+    return counts, column.words
 
 
-def _identity(tokens):
-    return tokens
+def tfidf(counts, words: Sequence[str]):
+    """The week's stories as TF-IDF rows and the vocabulary (sorted); None when no word is
+    shared by two stories. The same as scikit-learn's TfidfVectorizer with sublinear tf,
+    min_df=2 and max_df=0.5 (1.0 in a week under 10 stories), bit for bit: the words are
+    limited and sorted as CountVectorizer does (`tests/test_themes.py` checks), then
+    weighted by its TfidfTransformer."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfTransformer
 
-
-def tfidf(week_tokens: Sequence[Sequence[str]]):
-    """The week's stories as TF-IDF rows and the vocabulary (one pass over the words); None
-    when no word is shared by two stories. Counting and weighting are scikit-learn's
-    TfidfVectorizer split in two, so that the counts can be put in canonical (sorted)
-    order first: the rows are then bit for bit those `TfidfVectorizer.transform` gives."""
-    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
-
-    counter = CountVectorizer(analyzer=_identity, min_df=2,
-                              max_df=0.5 if len(week_tokens) >= 10 else 1.0)
-    try:
-        counts = counter.fit_transform(week_tokens).tocsr()
-    except ValueError:  # empty vocabulary: nothing shared by two stories
+    n = counts.shape[0]
+    most = (0.5 if n >= 10 else 1.0) * n  # CountVectorizer's max_doc_count for a float max_df
+    if not words or most < 2:
         return None
-    counts.sort_indices()
-    matrix = TfidfTransformer(sublinear_tf=True).fit_transform(counts).tocsr()
-    return matrix, list(counter.get_feature_names_out())
+    df = np.bincount(counts.indices, minlength=len(words))
+    keep = np.flatnonzero((df <= most) & (df >= 2))
+    if keep.size == 0:
+        return None
+    order = sorted(keep.tolist(), key=words.__getitem__)
+    matrix = counts[:, np.asarray(order, dtype=np.int64)].tocsr()
+    matrix.sort_indices()
+    matrix = TfidfTransformer(sublinear_tf=True).fit_transform(matrix).tocsr()
+    return matrix, [words[j] for j in order]
 
 
 def _lsa(matrix, dimensions: int):
@@ -126,10 +212,10 @@ def _choose_k(points, clustering: ClusteringConfig) -> int:
 
 
 def cluster_stories(stories: Sequence[StoryGroup], rows: Sequence[int],
-                    week_tokens: Sequence[Sequence[str]], clustering: ClusteringConfig
+                    week_counts: tuple, clustering: ClusteringConfig
                     ) -> tuple[list[list[int]], list[int], object, list[str]]:
-    """Group `stories`, whose tokens are `week_tokens[rows]` (`week_tokens` are every story
-    of the week, for the IDF). Returns (groups of indices, indices for 其他, TF-IDF rows, vocabulary).
+    """Group `stories`, whose word counts are rows `rows` of `week_counts` (`word_counts` of
+    every story of the week, for the IDF). Returns (groups of indices, indices for 其他, TF-IDF rows, vocabulary).
 
     BLAS and OpenMP run on one thread here: the same week then gives the same groups on
     any machine, and on a shared 2-core machine threads fighting for cores made the SVD 7x
@@ -137,17 +223,17 @@ def cluster_stories(stories: Sequence[StoryGroup], rows: Sequence[int],
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
-        return _cluster_stories(stories, rows, week_tokens, clustering)
+        return _cluster_stories(stories, rows, week_counts, clustering)
 
 
-def _cluster_stories(stories, rows, week_tokens, clustering):
+def _cluster_stories(stories, rows, week_counts, clustering):
     import numpy as np
     from sklearn.cluster import KMeans
 
     n = len(stories)
     if n == 0:
         return [], [], None, []
-    fitted = tfidf(week_tokens)
+    fitted = tfidf(*week_counts)
     if fitted is None:
         return [], list(range(n)), None, []
     week_matrix, vocab = fitted

@@ -87,10 +87,11 @@ def _rule(rule: ThemeConfig) -> _Rule:
 def _text(article: StoredArticle) -> _Text:
     long = frozenset(k for k in article.keywords if len(k) >= 2)
     body = "".join(article.paragraphs)
+    in_long = frozenset().union(*map(_substrings, long))
+    # a keyword of one character is its only substring
     return _Text(head=headline(article), body=body, letters=frozenset(body),
-                 in_keywords=frozenset().union(*map(_substrings, article.keywords)),
-                 in_long_keywords=frozenset().union(*map(_substrings, long)),
-                 long_keywords=long)
+                 in_keywords=in_long.union(k for k in article.keywords if len(k) == 1),
+                 in_long_keywords=in_long, long_keywords=long)
 
 
 def _score(text: _Text, rule: _Rule) -> ThemeScore:

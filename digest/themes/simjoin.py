@@ -25,6 +25,16 @@ def bucket_bits(shingle_count: int) -> int:
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
+def bucket_counts(hashes, bits):
+    """Shingles per bucket (the top `bits` bits of the hash)."""
+    counts = np.zeros(1 << bits, np.int64)
+    shift = np.uint64(64 - bits)
+    for h in hashes:
+        counts[np.int64(h >> shift)] += 1
+    return counts
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def shingle_hashes(codes, starts, lengths, size):
     """Every shingle's hash (polynomial over code points, mod 2**64), text after text, and
     where each text's run begins (texts shorter than a shingle have none)."""
@@ -44,25 +54,58 @@ def shingle_hashes(codes, starts, lengths, size):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
+def _radix_pass(source, target, m, shift, count):
+    """One stable counting-sort pass of source[:m] into target by the 11 bits at `shift`."""
+    digit = np.uint64(2047)
+    count[:] = 0
+    for p in range(m):
+        count[np.int64((source[p] >> shift) & digit) + 1] += 1
+    for d in range(2048):
+        count[d + 1] += count[d]
+    for p in range(m):
+        d = np.int64((source[p] >> shift) & digit)
+        target[count[d]] = source[p]
+        count[d] += 1
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def ordered_sets(hashes, offsets, bucket_rank, bits):
     """Each text's distinct shingles, ascending in the global order, as keys: the hash with
     its top bits replaced by its bucket's rank (a bijection, so keys compare as shingles do,
-    and numeric order is the global order: fewest texts first, then the hash)."""
+    and numeric order is the global order: fewest texts first, then the hash).
+
+    A text's keys are sorted by their rank (at most 22 bits) in two radix passes, then by
+    the whole key where ranks tie (an insertion sort: within one text that is a shingle
+    printed twice, or rarely two in one bucket); 3x faster than sorting each text."""
     n = offsets.size - 1
     low_bits = np.uint64(64 - bits)
     low_mask = (_ONE << low_bits) - _ONE
     keys = np.empty(hashes.size, np.uint64)
     sizes = np.zeros(n, np.int64)
     starts = np.zeros(n + 1, np.int64)
+    longest = 0
+    for i in range(n):
+        longest = max(longest, offsets[i + 1] - offsets[i])
+    run = np.empty(longest, np.uint64)
+    spare = np.empty(longest, np.uint64)
+    count = np.zeros(2049, np.int64)
     fill = 0
     for i in range(n):
         starts[i] = fill
-        run = hashes[offsets[i]:offsets[i + 1]].copy()
-        for p in range(run.size):
-            h = run[p]
+        m = offsets[i + 1] - offsets[i]
+        for p in range(m):
+            h = hashes[offsets[i] + p]
             run[p] = (np.uint64(bucket_rank[h >> low_bits]) << low_bits) | (h & low_mask)
-        run.sort()
-        for p in range(run.size):
+        _radix_pass(run, spare, m, low_bits, count)
+        _radix_pass(spare, run, m, low_bits + np.uint64(11), count)
+        for p in range(1, m):
+            value = run[p]
+            q = p
+            while q > 0 and run[q - 1] > value:
+                run[q] = run[q - 1]
+                q -= 1
+            run[q] = value
+        for p in range(m):
             if p == 0 or run[p] != run[p - 1]:
                 keys[fill] = run[p]
                 fill += 1
@@ -99,23 +142,31 @@ def prefix_join(keys, starts, sizes, prefix, t, keep_from, bits):
     large)."""
     n = sizes.size
     # Inverted index of the prefix keys by bucket (a counting sort): within a bucket the
-    # entries follow text order, so the texts before x come first.
+    # entries follow text order, so the texts before x come first. Probing is bound by
+    # cache misses (5 million probes into tables of tens of MB), so a bucket's start and its
+    # first text sit side by side (a bucket whose first text is x itself or later is skipped
+    # without touching the entries), and an entry is one word: its text in the high half, the
+    # key's low 32 bits in the low half. Two keys of one bucket agreeing on those 32 bits
+    # only add a candidate, which verification rejects.
     low_bits = np.uint64(64 - bits)
     buckets = 1 << bits
-    head = np.zeros(buckets + 1, np.int64)
+    slot = np.zeros(2 * (buckets + 1), np.int64)  # bucket b: start 2b, first text 2b + 1
     for x in range(n):
         for p in range(starts[x], starts[x] + prefix[x]):
-            head[np.int64(keys[p] >> low_bits) + 1] += 1
+            slot[2 * (np.int64(keys[p] >> low_bits) + 1)] += 1
     for b in range(buckets):
-        head[b + 1] += head[b]
-    fill = head[:-1].copy()
-    entry_text = np.empty(head[buckets], np.int64)
-    entry_key = np.empty(head[buckets], np.uint64)
+        slot[2 * (b + 1)] += slot[2 * b]
+    for b in range(buckets + 1):
+        slot[2 * b + 1] = n
+    fill = slot[0:2 * buckets:2].copy()
+    entries = np.empty(slot[2 * buckets], np.uint64)
+    low_half = np.uint64(0xFFFFFFFF)
     for x in range(n):
         for p in range(starts[x], starts[x] + prefix[x]):
             b = np.int64(keys[p] >> low_bits)
-            entry_text[fill[b]] = x
-            entry_key[fill[b]] = keys[p]
+            if slot[2 * b + 1] == n:
+                slot[2 * b + 1] = x
+            entries[fill[b]] = (np.uint64(x) << np.uint64(32)) | (keys[p] & low_half)
             fill[b] += 1
     edge = np.zeros(n, np.uint64)  # the last prefix key: where the prefix ends
     for x in range(n):
@@ -132,11 +183,14 @@ def prefix_join(keys, starts, sizes, prefix, t, keep_from, bits):
         for p in range(starts[x], starts[x] + prefix[x]):
             key = keys[p]
             b = np.int64(key >> low_bits)
-            for e in range(head[b], head[b + 1]):
-                y = entry_text[e]
+            if slot[2 * b + 1] >= x:
+                continue
+            low = key & low_half
+            for e in range(slot[2 * b], slot[2 * b + 2]):
+                y = np.int64(entries[e] >> np.uint64(32))
                 if y >= x:
                     break
-                if entry_key[e] == key:
+                if (entries[e] & low_half) == low:
                     if shared[y] == 0:
                         touched[count] = y
                         count += 1
@@ -160,6 +214,39 @@ def prefix_join(keys, starts, sizes, prefix, t, keep_from, bits):
                 out_x.append(x)
                 out_value.append(value)
     return np.array(out_y, np.int64), np.array(out_x, np.int64), np.array(out_value)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def exact_jaccard(codes, a0, a1, b0, b1, size):
+    """Jaccard of the shingle sets of texts codes[a0:a1] and codes[b0:b1] (each at least
+    `size` long), on the shingles themselves, not their hashes: each character is renamed
+    to its rank among the two texts' characters, so a shingle packs into 64 bits without
+    loss when the ranks take at most 64 // size bits; -1.0 when they take more."""
+    la = a1 - a0
+    lb = b1 - b0
+    chars = np.empty(la + lb, np.uint32)
+    chars[:la] = codes[a0:a1]
+    chars[la:] = codes[b0:b1]
+    alphabet = np.unique(chars)
+    bits = 1
+    while (1 << bits) < alphabet.size:
+        bits += 1
+    if bits * size > 64:
+        return -1.0
+    ranks = np.searchsorted(alphabet, chars).astype(np.uint64)
+    width = np.uint64(bits)
+    runs = []
+    for first, length in ((0, la), (la, lb)):
+        run = np.empty(length - size + 1, np.uint64)
+        for p in range(run.size):
+            value = np.uint64(0)
+            for k in range(size):
+                value = (value << width) | ranks[first + p + k]
+            run[p] = value
+        runs.append(np.unique(run))
+    a, b = runs[0], runs[1]
+    common = _common(np.concatenate((a, b)), 0, a.size, a.size, a.size + b.size)
+    return common / (a.size + b.size - common)
 
 
 def compile_loops() -> float:
