@@ -167,6 +167,16 @@ def tree_rss(root: int) -> tuple[int, int]:
     return own, total
 
 
+def own_cpu(pid: int) -> float:
+    """CPU seconds (user + system) `pid` itself has used so far, from /proc (0 if gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def timed_run(config: Path, profile: Path | None = None) -> dict:
     """`digest run` in a subprocess: wall time, peak RSS of the main process and of the
     whole tree (main + workers, sampled every 50 ms)."""
@@ -181,9 +191,11 @@ def timed_run(config: Path, profile: Path | None = None) -> dict:
     proc = subprocess.Popen(command, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peak_main = peak_tree = 0
+    main_cpu = 0.0
     while proc.poll() is None:
         own, total = tree_rss(proc.pid)
         peak_main, peak_tree = max(peak_main, own), max(peak_tree, total)
+        main_cpu = max(main_cpu, own_cpu(proc.pid))  # to 50 ms before it exits
         time.sleep(0.05)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the run and its workers
@@ -192,7 +204,8 @@ def timed_run(config: Path, profile: Path | None = None) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"digest run exited {proc.returncode}:\n{stderr[-3000:]}")
     return {"started_at": started_at.isoformat(), "wall_s": round(wall, 2),
-            "cpu_s": round(cpu, 1), "cpu_per_wall": round(cpu / wall, 2),
+            "cpu_s": round(cpu, 1), "cpu_main_s": round(main_cpu, 1),
+            "cpu_per_wall": round(cpu / wall, 2),
             "peak_rss_main_mib": round(peak_main / 1024, 1),
             "peak_rss_all_mib": round(peak_tree / 1024, 1), "stderr_tail": stderr[-500:]}
 

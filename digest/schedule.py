@@ -69,6 +69,24 @@ class AlreadyRunning(Exception):
 # -- one instance per state folder --------------------------------------------------------
 
 
+# Lock descriptors this process holds. A forked worker (digest/workers.py) would share the
+# lock through its copy of the descriptor and keep it after its parent died, until it
+# noticed; so a fork closes its copies at once (flock: its parent's lock stays held).
+_held_locks: set[int] = set()
+
+
+def _drop_inherited_locks() -> None:
+    for fd in _held_locks:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _held_locks.clear()
+
+
+os.register_at_fork(after_in_child=_drop_inherited_locks)
+
+
 @contextmanager
 def instance_lock(config: Config) -> Iterator[Path]:
     """Hold `<state>/digest.lock` for the duration, or raise AlreadyRunning.
@@ -93,8 +111,10 @@ def instance_lock(config: Config) -> Iterator[Path]:
                 f"[paths].state / $DIGEST_HOME") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
+        _held_locks.add(fd)
         yield path
     finally:
+        _held_locks.discard(fd)
         os.close(fd)  # releases the lock
 
 

@@ -1,6 +1,6 @@
 """Ingest on every core: the pool's results are a serial run's, stores compared whole.
 
-Real worker processes (spawned, each with its own Ranker), real SQLite files, real folders.
+Real worker processes (forked, sharing the parent's Ranker, or spawned, each with its own), real SQLite files, real folders.
 Inputs: the seeds, a few dev-paper issues (../shared/dev, when present), a copy of one file
 and a binary one, so skipped and failed files are in the same ordered stream.
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from digest import pipeline
+from digest import workers as workers_module
 from digest.ingest import CLAIM_DIR, StabilityTracker, process_inbox
 from digest.schedule import store_ingestor
 from digest.store import open_store
@@ -65,12 +66,22 @@ def dump(db: Path) -> dict[str, list[tuple]]:
         conn.close()
 
 
-def test_parallel_ingest_stores_exactly_what_a_serial_one_does(tmp_path):
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_parallel_ingest_stores_exactly_what_a_serial_one_does(tmp_path, monkeypatch, method):
+    """Workers forked from this process (sharing its ranker) or spawned (each loading its
+    own): either way, the serial run's store."""
+    monkeypatch.setattr(workers_module, "can_fork", lambda: method == "fork")
+    started = []
+    real_start = workers_module.Preparer._start_pool
+    monkeypatch.setattr(workers_module.Preparer, "_start_pool", lambda self, for_files: (
+        started.append(for_files) or real_start(self, for_files)))
     files = inputs(tmp_path / "in")
     stores = {}
     for workers in (1, 2):
         config = write_config(tmp_path / f"w{workers}")
         results = pipeline.ingest_paths(config, files, workers=workers)
+        if workers == 2:
+            assert started == [True]
         stores[workers] = (dump(Path(config.paths.state) / "digest.db"),
                            [(r.path.name, r.status, r.issue_id, r.articles) for r in results])
     serial, parallel = stores[1], stores[2]
@@ -293,6 +304,7 @@ import os, signal, sys, time
 from concurrent.futures import wait
 from digest.config import load_config
 from digest.workers import Preparer
+signal.signal(signal.SIGTERM, lambda signum, frame: None)  # as `digest run` does; forks inherit it
 config = load_config({str(config_path)!r})
 preparer = Preparer(config, 2)
 wait([preparer.submit({str(SEEDS / "missing.txt")!r}) for _ in range(2)])  # both workers up
