@@ -424,6 +424,16 @@ def build_due_weeks(config: Config, store: Store, preparer: pipeline.Preparer,
         report.written += list(result.written)
 
 
+def warm_while_waiting(preparer: pipeline.Preparer, seconds: float) -> None:
+    """The wait for the inbox's files to settle (`stable_seconds`, 5 s by default), spent
+    loading the ranker and starting the workers, which the first file would wait for."""
+    import time
+
+    until = time.monotonic() + seconds
+    preparer.warm()
+    time.sleep(max(0.0, until - time.monotonic()))
+
+
 def run_once(config: Config, *, tracker: StabilityTracker | None = None,
              ranker: pipeline.Summarizer | None = None, dry_run: bool = False,
              should_stop: Callable[[], bool] = lambda: False,
@@ -454,7 +464,9 @@ def run_once(config: Config, *, tracker: StabilityTracker | None = None,
                                   should_stop=should_stop)
                 else:
                     wait_and_process_inbox(config, ingestor, on_result=record,
-                                           should_stop=should_stop)
+                                           should_stop=should_stop,
+                                           sleep=lambda seconds: warm_while_waiting(
+                                               preparer, seconds))
             except NotTheFilesFault as exc:
                 report.fault = str(exc)
                 log.error("%s", exc)

@@ -174,13 +174,14 @@ WARM_UP_TEXT = "新华社北京4月28日电 国家统计局今天发布数据。
 
 _config: Config | None = None
 _ranker: Summarizer | None = None
+_inherited: Summarizer | None = None  # set in the parent only while it forks its workers
 _reader = None  # the worker's read-only Store, for building weeks
 _templates = None  # its jinja2 environment
 
 
-def _start_worker(config: Config, parent: int, ranker: Summarizer | None = None) -> None:
-    """Runs first in each worker; `ranker` is the parent's, when the worker is a fork of it
-    (shared copy-on-write, not loaded again). Ctrl-C reaches the whole process group, and the parent
+def _start_worker(config: Config, parent: int) -> None:
+    """Runs first in each worker; a fork takes the parent's ranker (`_inherited`: shared
+    copy-on-write, not loaded again). Ctrl-C reaches the whole process group, and the parent
     decides what it means (finish the files in flight), so workers ignore SIGINT. SIGTERM
     keeps its default: the pool stops a surviving worker with it when another one died, and
     a worker that ignored it would hang that shutdown for ever (a service sends SIGTERM to
@@ -190,7 +191,7 @@ def _start_worker(config: Config, parent: int, ranker: Summarizer | None = None)
     # A fork inherits the parent's handlers (`digest run` turns SIGTERM into a stop flag):
     # the default again, so that the pool can stop a worker.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _config, _ranker = config, ranker
+    _config, _ranker = config, _inherited
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
                      name="parent-watch").start()
 
@@ -211,6 +212,10 @@ def _work(path: Path) -> Prepared:
         assert _config is not None
         _ranker = Ranker(_config)
     return prepare_file(path, _ranker)
+
+
+def _ready(_: object) -> None:
+    """Nothing: submitted to start the pool (`Preparer.warm`)."""
 
 
 def _build(week):  # IsoWeek -> RenderedDigest | None
@@ -283,6 +288,22 @@ class Preparer:
                 raise WorkerError(f"the ranker cannot be loaded ({describe(exc)})") from exc
         return self._ranker
 
+    def warm(self) -> None:
+        """Get ready for files now (a one-shot run waits for the inbox's files to settle:
+        time enough to load the ranker and start the workers) rather than on the first
+        file. A failure here is left for that file's submit to report."""
+        try:
+            if self.workers > 1:
+                self._submit(_ready, None)
+            else:
+                loaded = getattr(self.ranker(), "loaded", None)
+                if callable(loaded):
+                    loaded()
+        except Exception as exc:  # noqa: BLE001 - raised again where it is handled
+            import logging
+
+            logging.getLogger(__name__).debug("warming up: %s", describe(exc))
+
     def submit(self, path: Path) -> Future:
         return self._submit(_work, path)
 
@@ -292,15 +313,20 @@ class Preparer:
         from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
 
+        global _inherited
         if self._pool is None:
-            self._pool = self._start_pool(function is _work)
+            self._pool, _inherited = self._start_pool(function is not _build)
         try:
+            # With fork, this first submit forks every worker, each taking `_inherited`
+            # with it; this process then lets go of it (only the workers rank).
             return self._pool.submit(function, argument)
         except (BrokenProcessPool, RuntimeError, OSError, ValueError) as exc:
             # ValueError: a worker spawned while the pool breaks, its pipes already closed
             self.drop_pool()
             raise WorkerError(f"the worker processes cannot be started ({describe(exc)})"
                               ) from exc
+        finally:
+            _inherited = None
 
     def map_weeks(self, weeks: Iterable[W], here: Callable[[W], R]) -> Iterator[tuple[W, R]]:
         """For each week, in order: (week, its digest built by `pipeline.build_week`). With
@@ -338,11 +364,12 @@ class Preparer:
             for _, future in pending:
                 future.cancel()
 
-    def _start_pool(self, for_files: bool) -> ProcessPoolExecutor:
-        """A pool of forks of this process when that is safe (see `can_fork`): they start in
-        milliseconds and share, copy-on-write, the ranker this process loads (and warms)
-        once for them, instead of each starting an interpreter and loading its own (~1.3 s
-        of CPU a worker). Otherwise spawned: fresh interpreters."""
+    def _start_pool(self, for_files: bool) -> tuple[ProcessPoolExecutor, Summarizer | None]:
+        """A pool of forks of this process when that is safe (see `can_fork`), with the
+        ranker they are to share (for files): forks start in milliseconds and share,
+        copy-on-write, a ranker loaded and warmed once, here, instead of each starting an
+        interpreter and loading its own (~1.3 s of CPU a worker, more from an empty state,
+        whose caches each would build). Otherwise spawned: fresh interpreters."""
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
@@ -355,22 +382,19 @@ class Preparer:
             method = "spawn"
         return ProcessPoolExecutor(
             max_workers=self.workers, mp_context=multiprocessing.get_context(method),
-            initializer=_start_worker, initargs=(self.config, os.getpid(), ranker))
+            initializer=_start_worker, initargs=(self.config, os.getpid())), ranker
 
     def shared_ranker(self) -> Summarizer:
         """A Ranker of this config, loaded and warmed here (its compiled loops read from
-        numba's cache) so that forked workers inherit it ready: the caller's when it is one
-        (a LazyRanker), else a new one. A worker's results never depend on which."""
+        numba's cache) for forked workers to inherit ready: the caller's if it is loaded
+        already, else a new one, dropped here once the workers have it. A worker's results
+        never depend on which (digest/rank/)."""
         from .rank import Ranker
 
         try:
-            ranker = self._ranker
-            loaded = getattr(ranker, "loaded", None)
-            ranker = loaded() if callable(loaded) else None
+            ranker = getattr(self._ranker, "_ranker", self._ranker)  # a LazyRanker's
             if not isinstance(ranker, Ranker):
                 ranker = Ranker(self.config)
-                if self._ranker is None:
-                    self._ranker = ranker  # for work done here later, too
             ranker.summarize(WARM_UP_TEXT)
         except Exception as exc:  # noqa: BLE001 - the program's problem, not a file's
             raise WorkerError(f"the ranker cannot be loaded ({describe(exc)})") from exc

@@ -19,7 +19,7 @@ from digest import workers as workers_module
 from digest.ingest import CLAIM_DIR, StabilityTracker, process_inbox
 from digest.schedule import store_ingestor
 from digest.store import open_store
-from digest.workers import Preparer, WorkerError
+from digest.workers import Preparer, WorkerError, prepare_file
 
 from .conftest import ROOT, SEEDS
 from .service_support import write_config
@@ -93,6 +93,30 @@ def test_parallel_ingest_stores_exactly_what_a_serial_one_does(tmp_path, monkeyp
     for table in TABLES:
         assert parallel[0][table] == serial[0][table], table
 
+
+
+def test_workers_are_forked_only_while_no_other_thread_runs():
+    import threading
+
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    try:
+        assert not workers_module.can_fork()  # a lock that thread holds would stay held
+    finally:
+        release.set()
+        thread.join()
+
+
+def test_warming_up_starts_the_workers_before_the_first_file(tmp_path):
+    config = write_config(tmp_path / "warm")
+    files = inputs(tmp_path / "in")[:2]
+    with Preparer(config, 2) as preparer:
+        preparer.warm()  # what `digest run` does while the inbox's files settle
+        assert preparer._pool is not None  # noqa: SLF001
+        results = list(preparer.map(files, lambda path: path))
+    assert [prepared.parsed.issue.sha256 for _, prepared in results] == [
+        prepare_file(path, pipeline.LazyRanker(config)).parsed.issue.sha256 for path in files]
 
 
 def test_weeks_built_on_workers_are_the_weeks_built_here(tmp_path):
@@ -270,7 +294,6 @@ class _AlwaysReady:
 
 
 def test_a_batch_is_handed_on_only_once_committed(tmp_path, monkeypatch):
-    from digest.workers import prepare_file
 
     config = write_config(tmp_path / "batch")
     files = sorted(SEEDS.glob("*.txt"))
@@ -336,7 +359,7 @@ def test_workers_killed_while_files_are_submitted_never_hang_the_exit(tmp_path):
     script = f"""
 import os, signal
 from digest.config import load_config
-from digest.workers import Preparer, WorkerError
+from digest.workers import Preparer, WorkerError, prepare_file
 
 def main():
     config = load_config({str(config_path)!r})
