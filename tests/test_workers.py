@@ -261,6 +261,10 @@ def test_workers_leave_when_digest_ingest_is_killed(tmp_path):
         time.sleep(0.1)
         workers = _children(proc.pid)
     assert len(workers) >= 2, "the workers never started"
+    # Forks of `digest ingest` (no thread of its own, tqdm's monitor included), sharing its
+    # ranker: not fresh interpreters.
+    commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in workers]
+    assert not any(b"spawn_main" in command for command in commands), commands
     proc.kill()
     proc.wait()
     deadline = time.monotonic() + 10
