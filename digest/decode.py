@@ -49,11 +49,15 @@ class DecodeError(Exception):
         self.reason = reason
 
 
+# control bytes no text file holds (tab, newline, form feed, carriage return and escape do)
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27))
+
+
 def _is_binary(data: bytes) -> bool:
     if b"\x00" in data:  # anywhere: an archive or image may start with text
         return True
     sample = data[:8192]
-    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13, 27))
+    controls = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
     return controls > len(sample) * 0.01
 
 
@@ -79,7 +83,8 @@ def _common_hanzi() -> frozenset[str]:
     return frozenset(chars)
 
 
-_COMMON: frozenset[str] | None = None
+_COMMON: re.Pattern | None = None  # a run of everyday characters, compiled when first needed
+_NOT_HANZI = re.compile("[^\u4e00-\u9fff]+")
 _SAMPLE_LINES = 3000  # enough to judge a file; keeps the check cheap on a 20 MB one
 
 
@@ -91,17 +96,19 @@ def garbage_reason(text: str, encoding: str) -> str | None:
                 f"{encoding}")
     global _COMMON
     if _COMMON is None:
-        _COMMON = _common_hanzi()
+        _COMMON = re.compile("[" + "".join(sorted(_common_hanzi())) + "]+")
     common = _COMMON
     lines = text.split("\n")
     step = max(1, len(lines) // _SAMPLE_LINES)
     chinese = intact = 0
     for line in lines[::step]:
-        hanzi = [c for c in line[:200] if "\u4e00" <= c <= "\u9fff"]
+        # counted by the regex engine, a line at a time, not character by character
+        hanzi = _NOT_HANZI.sub("", line[:200])
         if len(hanzi) < 5:
             continue
         chinese += 1
-        intact += sum(1 for c in hanzi if c in common) >= 0.6 * len(hanzi)
+        uncommon = len(common.sub("", hanzi))
+        intact += len(hanzi) - uncommon >= 0.6 * len(hanzi)
     if chinese >= 3 and intact < _MIN_INTACT * chinese:
         return (f"decodes as {encoding} to nonsense: {intact} of {chinese} lines read as "
                 f"Chinese text (mixed or unknown encoding?)")
@@ -161,9 +168,37 @@ def normalise_line(line: str) -> str:
     return indent + body if body else ""
 
 
+# what `normalise_line` drops, for the whole text in one pass (NEL is a space by then)
+_DROPPED = re.compile("[\u200b\u200c\u200d\u2060\ufeff\x00-\x08\x0b-\x1f\x7f-\x9f"
+                      "\ufffe\uffff\ud800-\udfff]+")
+_INDENTS: dict[str, str] = {}
+
+
+def _indent(prefix: str) -> str:
+    indent = _INDENTS.get(prefix)
+    if indent is None:
+        indent = "".join("\u3000" if c in "\u3000\t" else " " for c in prefix)
+        if len(_INDENTS) < 256:
+            _INDENTS[prefix] = indent
+    return indent
+
+
+def _layout_line(line: str) -> str:
+    """`normalise_line` for a line whose dropped characters are gone and which is NFC."""
+    body = line.lstrip()
+    if not body:
+        return ""
+    indent = _indent(line[:len(line) - len(body)]) if len(body) != len(line) else ""
+    return indent + _SPACES.sub(" ", body).rstrip()
+
+
 def normalise_text(text: str) -> str:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return "\n".join(normalise_line(line) for line in text.split("\n"))
+    """`normalise_line` on every line, with the character-by-character passes (dropping,
+    NFC) made once over the whole text: neither ever joins or splits lines, and NFC
+    composes nothing with a space or a line break, so the result is the same."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x85", " ")
+    text = unicodedata.normalize("NFC", _DROPPED.sub("", text))
+    return "\n".join(map(_layout_line, text.split("\n")))
 
 
 def decode_file_bytes(data: bytes, source: str, mtime: dt.datetime | None = None) -> DecodedText:

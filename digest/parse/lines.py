@@ -208,10 +208,11 @@ def _bigrams(text: str) -> set[int]:
     """The line's character bigrams, each as one int (the two code points' UTF-32 units
     read as one 64-bit word), made in C: the per-line sets of a year's issues are the
     parser's main cost, and only their sizes and overlaps are ever used."""
-    units = text.encode("utf-32-le")
-    pairs = len(units) // 8 * 8  # (c0 c1) (c2 c3) ...
-    shifted = 4 + (len(units) - 4) // 8 * 8  # (c1 c2) (c3 c4) ...
-    return set(memoryview(units[:pairs]).cast("Q")).union(memoryview(units[4:shifted]).cast("Q"))
+    units = memoryview(text.encode("utf-32-le"))  # sliced without copying
+    n = len(units)
+    grams = set(units[:n // 8 * 8].cast("Q"))  # (c0 c1) (c2 c3) ...
+    grams.update(units[4:4 + (n - 4) // 8 * 8].cast("Q"))  # (c1 c2) (c3 c4) ...
+    return grams
 
 
 def _union(sets: list[set[int]]) -> set[int]:
@@ -278,15 +279,36 @@ def _gaps(short: list[int]) -> dict[int, tuple[str, str]]:
     return gaps
 
 
+_GROUP = 1024  # lines counted together: a count of up to ~150,000 bigrams
+
+
+def _frequent(sets: list[set[int]], common: int) -> set[int]:
+    """The bigrams in more than `common` of the sets. Counted in groups of lines, each
+    count small enough to stay in the CPU's caches (one count over a long issue's million
+    bigrams is several times slower a bigram): a bigram in more than `common` sets is in
+    more than common / groups of some group's sets, so only those are summed."""
+    groups = [sets[k:k + _GROUP] for k in range(0, len(sets), _GROUP)] or [[]]
+    counts = [Counter(chain.from_iterable(group)) for group in groups]
+    if len(counts) == 1:
+        return {gram for gram, n in counts[0].items() if n > common}
+    k = len(counts)
+    candidates: set[int] = set()
+    for count in counts:
+        candidates.update(gram for gram, n in count.items() if n * k > common)
+    return {gram for gram in candidates if sum(count.get(gram, 0) for count in counts) > common}
+
+
 def _rare(grams: list, window: list[int]) -> list:
     """Each window line's bigrams without those common all over the issue (`发展`, `我们`),
     counted once for the whole issue: in more than max(3, 2%) of the window's lines."""
-    df = Counter(chain.from_iterable(grams[j] for j in window))
     common = max(3, len(window) // 50)
-    frequent = {gram for gram, count in df.items() if count > common}
+    frequent = _frequent([grams[j] for j in window], common)
     rare: list = [None] * len(grams)
     for j in window:
-        rare[j] = grams[j] - frequent
+        # a copy less the few frequent ones: cheaper than building the difference anew
+        line_rare = grams[j].copy()
+        line_rare.difference_update(grams[j] & frequent)
+        rare[j] = line_rare
     return rare
 
 
@@ -373,21 +395,25 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
     rare = _rare(grams, window)
     # each line's signals as its neighbours see them, built once, not four times
     seen_as = _seen_as(own)
+    # the look of the line `off` away from each line, or the text's edge
     edge = {off: [(_PREFIXED[off]["edge"], "1")] for off in _OFFSETS}
-    md = "1" if headings else "0"
+    around = [[edge[off] if j < 0 or j >= n else seen_as[off][j] for j in range(off, n + off)]
+              for off in _OFFSETS]
+    head = {"bias": 1.0, "layout": layout, "md": "1" if headings else "0"}
     short_set = set(short)
 
     out: list[dict[str, float | str]] = []
-    for i, f in enumerate(own):
-        feats: dict[str, float | str] = {"bias": 1.0, "layout": layout, "md": md}
+    for i, f, m2, m1, p1, p2 in zip(range(n), own, *around):
+        feats: dict[str, float | str] = head.copy()
         feats.update(f)
         # a few conjunctions a linear model cannot form itself
         feats["len_end"] = f"{f['len']}|{f['end']}"
         feats["bb_ba"] = f"{f['bb']}|{f['ba']}"
         feats["ind_end"] = f"{f['ind']}|{f['end']}"
-        for off in _OFFSETS:
-            j = i + off
-            feats.update(edge[off] if j < 0 or j >= n else seen_as[off][j])
+        feats.update(m2)
+        feats.update(m1)
+        feats.update(p1)
+        feats.update(p2)
         if i == 0:
             feats["first"] = "1"
         if i in short_set:

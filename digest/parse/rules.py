@@ -180,10 +180,15 @@ def _paragraphs(body: list[Line]) -> list[str]:
     return paragraphs
 
 
+# `2019年`, not `到2030年`: the look-behind placed after the century (`19`/`20`) so that the
+# regex engine can skip to the next 1 or 2 instead of trying every position of the text
+_YEAR = re.compile(r"((?:19|20)(?<![到至争计划]..)\d{2})\s*年")
+
+
 def _year_hint(text: str, not_after: dt.date | None = None) -> int | None:
     """The latest year an issue mentions: reports look back (`2019年以来`), but targets
     (`到2030年`) look forward, so those are not counted."""
-    years = [int(m.group(1)) for m in re.finditer(r"(?<![到至争计划])((?:19|20)\d{2})\s*年", text)]
+    years = [int(m.group(1)) for m in _YEAR.finditer(text)]
     if not_after is not None:
         years = [y for y in years if y <= not_after.year]
     return max(years) if years else None
