@@ -15,9 +15,10 @@ from digest.model import Article
 from digest.rank import Ranker, pick_count
 from digest.rank.engines import (pagerank, textrank4zh_graph, textrank4zh_similarity,
                                  within_budget)
-from digest.rank.kernels import CONTENT, edge_pagerank
-from digest.rank.lexicon import DictionaryFlags, Lexicon, WordTable
-from digest.text import make_tokenizer, split_sentences, split_sentences_textrank4zh
+from digest.rank.kernels import CONTENT, dense_pagerank, edge_pagerank
+from digest.rank.lexicon import DictionaryFlags, DictionaryWords, Lexicon, WordTable
+from digest.text import (load_stopwords, make_tokenizer, split_sentences,
+                         split_sentences_textrank4zh)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -282,6 +283,73 @@ def test_cutting_gives_the_same_flags_as_tagging(tmp_path, with_dictionary):
     assert [by_cut.spelling[i] for i in ids] == [word for word, _ in tagged]
     assert by_cut.flags[ids].tolist() == by_tag.flags[expected].tolist()
     assert any(len(tokenizer.tag(word)) > 1 for word, _ in tagged)  # the context path ran
+
+
+def test_dictionary_words_are_learnt_as_each_word_would_be(tmp_path):
+    """The dictionary's words are learnt from a table made in advance (DictionaryWords,
+    cached in the state folder): the same flag bits, the same words (case and spaces aside)
+    and the same IDF as learning each word from its flag, with the stopwords applied."""
+    tokenizer = make_tokenizer(TextConfig(tokenizer="rjieba"), tmp_path)
+    texts = [a.body for a in seed_articles()] + ["GDP与gdp, Ｔ恤和T恤、t恤; B超 的 2022。"]
+    joined = ["\0".join(tokenizer.cut(text)) for text in texts]
+    stopwords = load_stopwords() | {"gdp"}
+    dictionary = DictionaryFlags.load(tmp_path, tokenizer.tag, "rjieba")
+    each = Lexicon(stopwords, flags_follow_words=True)
+    expected, _ = each.batch_ids(joined, texts, tokenizer.tag)
+    for attempt in ("built", "loaded"):
+        ahead = Lexicon(stopwords, flags_follow_words=True, cache_dir=tmp_path,
+                        dictionary=dictionary)
+        ids, _ = ahead.batch_ids(joined, texts, tokenizer.tag)
+        assert ahead.flags[ids].tolist() == each.flags[expected].tolist(), attempt
+        assert ahead.length[ids].tolist() == each.length[expected].tolist()
+        pairs = set(zip(ahead.word[ids].tolist(), each.word[expected].tolist()))
+        assert len(pairs) == len(set(ahead.word[ids].tolist())) == \
+            len(set(each.word[expected].tolist()))  # the same words
+        assert ahead.word_idf[ahead.word[ids]].tolist() == \
+            each.word_idf[each.word[expected]].tolist()
+        assert ahead.word_count == len(set(ahead.word[ids].tolist()))  # numbered compactly
+        assert (tmp_path / f"words-v{DictionaryWords.VERSION}.npz").is_file()
+
+
+def test_the_lexicon_is_kept_between_runs(tmp_path):
+    """What a ranker learnt is kept in the state folder: the next ranker starts with it
+    (a user's second run meets its words as known), with the same results; a file that is
+    corrupt or was learnt with other stopwords is not used."""
+    articles = seed_articles()[:10]
+    first = make_ranker(tmp_path)
+    expected = first.summarize_articles(articles)
+    learnt = first.engine.lexicon
+    learnt.keep()
+    kept = tmp_path / "cache" / f"lexicon-v{Lexicon.VERSION}.npz"
+    assert kept.is_file()
+    second = make_ranker(tmp_path)
+    lexicon = second.engine.lexicon
+    assert len(lexicon) == len(learnt) and lexicon.spelling == learnt.spelling
+    assert lexicon.word_count == learnt.word_count
+    assert lexicon.flags[:len(learnt)].tolist() == learnt.flags[:len(learnt)].tolist()
+    assert second.summarize_articles(articles) == expected
+    assert len(lexicon) == len(learnt)  # nothing new to learn
+    assert [second.summarize_article(a) for a in reversed(articles)][::-1] == expected
+    other = Lexicon(frozenset(["发展"]), flags_follow_words=True, cache_dir=tmp_path / "cache",
+                    dictionary=second.engine.lexicon._dictionary)
+    assert len(other) == 0  # learnt with other stopwords
+    kept.write_bytes(kept.read_bytes()[:1000])  # cut short
+    third = make_ranker(tmp_path)
+    assert len(third.engine.lexicon) == 0
+    assert third.summarize_articles(articles) == expected
+
+
+def test_dense_pagerank_is_edge_pagerank_to_the_bit():
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 5, 40):
+        weights = rng.random((n, n)) * (rng.random((n, n)) < 0.4)
+        weights = weights + weights.T
+        np.fill_diagonal(weights, 0.0)
+        weights[0, :] = weights[:, 0] = 0.0  # a node without edges
+        prior = rng.random(n) + 0.1
+        rows, cols = np.nonzero(weights)
+        expected = edge_pagerank(n, rows, cols, weights[rows, cols], prior, 0.6, 1e-6)
+        assert dense_pagerank(weights, prior, 0.6, 1e-6).tolist() == expected.tolist()
 
 
 def test_batch_ids_refuses_texts_that_were_not_cleaned(tmp_path):

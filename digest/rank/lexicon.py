@@ -4,11 +4,14 @@ length and flag bits, for the compiled ranker)."""
 
 from __future__ import annotations
 
+import atexit
 import functools
+import hashlib
 import importlib.util
 import itertools
 import re
 import statistics
+import weakref
 from itertools import repeat
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
@@ -16,7 +19,8 @@ from typing import Callable, Sequence, TypeVar
 import numpy as np
 
 from .kernels import (ATTENDANCE, CONTENT, DIRECTIVE, EVENT, VERTEX, WORDY, fnv1a,
-                      table_add_missing, table_insert, table_lookup_batch, table_rehash)
+                      table_add_missing, table_find_words, table_insert, table_lookup_batch,
+                      table_rehash)
 
 T = TypeVar("T")
 
@@ -144,6 +148,13 @@ class WordTable:
                 codes, ids, self.slots, self.hashes, self.pool, self.starts, self.lengths,
                 self.count, self.used)
         return ids, counts, first
+
+    def ids_in(self, other: "WordTable", first: int) -> np.ndarray:
+        """The ids in ``other`` of this table's words ``first`` to the last (-1 where
+        ``other`` does not have one): compiled, from the code points, no strings made."""
+        return table_find_words(self.hashes, self.starts, self.lengths, self.pool, first,
+                                self.count, other.slots, other.hashes, other.pool,
+                                other.starts, other.lengths)
 
     def words(self, first: int) -> list[str]:
         """The words of ids ``first`` to the last, as strings."""
@@ -304,8 +315,10 @@ class DictionaryFlags:
 
     VERSION = 1
 
-    def __init__(self, table: WordTable, codes: np.ndarray, names: Sequence[str]) -> None:
+    def __init__(self, table: WordTable, codes: np.ndarray, names: Sequence[str],
+                 stamp: str | None = None) -> None:
         self.table, self.codes, self.names = table, codes, list(names)
+        self.stamp = stamp  # what the table was built from (None: not known, not cached)
 
     @classmethod
     def load(cls, cache_dir: Path, tag: Callable[[str], list[tuple[str, str]]],
@@ -317,10 +330,11 @@ class DictionaryFlags:
         cache = cache_dir / f"flags-v{cls.VERSION}.npz"
         cached = read_arrays(cache, stamp, lambda data: cls(
             table_from_arrays(data, len(data["codes"])), data["codes"],
-            str(data["names"][0]).split(" ")))
+            str(data["names"][0]).split(" "), str(stamp[0])))
         if cached is not None:
             return cached
         built = cls.build(source, tag)
+        built.stamp = str(stamp[0])
         save_arrays(cache, stamp=stamp, codes=built.codes, names=np.array([" ".join(built.names)]),
                     **table_arrays(built.table))
         return built
@@ -353,6 +367,86 @@ class DictionaryFlags:
                 for i, c in zip(ids.tolist(), self.codes[np.maximum(ids, 0)].tolist())]
 
 
+class DictionaryWords:
+    """What learning a word gives the lexicon (``Lexicon._learn``: its flag bits, its word
+    id, that word's IDF), worked out in advance for every word of the flags table, so that
+    the dictionary words of a new text are learnt by one compiled lookup and a few array
+    operations instead of Python statements a word (on the dev papers, 50,000 of a cold
+    pass's 70,000 new words). Words are numbered by the form the ranker compares
+    (``normal``: stripped, lower case; the lexicon's word ids of these forms), with the IDF
+    of each form. The stopwords come from the configuration: they are applied on loading.
+    Cached next to the flags table, under its stamp and the IDF file's."""
+
+    VERSION = 1
+
+    def __init__(self, table: WordTable, group: np.ndarray, bits: np.ndarray,
+                 normal: WordTable, group_idf: np.ndarray, stamp: str | None = None) -> None:
+        self.table = table  # the flags table's words
+        self.group, self.bits, self.normal, self.group_idf = group, bits, normal, group_idf
+        self.stamp = stamp  # what it was made from, stopwords included (None: not known)
+
+    @classmethod
+    def load(cls, cache_dir: Path | None, dictionary: DictionaryFlags, idf: IdfTable,
+             stopwords: frozenset[str]) -> "DictionaryWords":
+        cache = stamp = None
+        if cache_dir is not None and dictionary.stamp is not None:
+            source = jieba_idf_path().stat()
+            stamp = np.array([f"{cls.VERSION} {source.st_size} {source.st_mtime_ns} "
+                              f"{dictionary.stamp}"])
+            cache = cache_dir / f"words-v{cls.VERSION}.npz"
+        known = read_arrays(cache, stamp, lambda data: cls(
+            dictionary.table, data["group"], data["bits"],
+            table_from_arrays(data, len(data["group_idf"])), data["group_idf"]))
+        if known is None:
+            known = cls.build(dictionary, idf)
+            if cache is not None:
+                save_arrays(cache, stamp=stamp, group=known.group, bits=known.bits,
+                            group_idf=known.group_idf, **table_arrays(known.normal))
+        known = known.without(stopwords)
+        if stamp is not None:
+            listed = "\n".join(sorted(stopwords)).encode("utf-8", "surrogatepass")
+            known.stamp = f"{stamp[0]} {hashlib.sha256(listed).hexdigest()}"
+        return known
+
+    @classmethod
+    def build(cls, dictionary: DictionaryFlags, idf: IdfTable) -> "DictionaryWords":
+        words = dictionary.table.words(0)
+        names = dictionary.names
+        flags = [names[c] for c in dictionary.codes[:len(words)].tolist()]
+        texts = [word.strip().lower() for word in words]  # as Lexicon._learn
+        normal = WordTable()
+        group, _, _ = normal.lookup_adding(["\0".join(texts)])
+        bits = word_bits(texts, flags, frozenset())
+        return cls(dictionary.table, group, bits, normal, idf.lookup(normal.words(0)))
+
+    def without(self, stopwords: frozenset[str]) -> "DictionaryWords":
+        """The same with ``stopwords`` no content words (the bits ``word_bits`` gives)."""
+        probe = [w for w in stopwords if w and "\0" not in w and "\1" not in w]
+        if not probe:
+            return self
+        ids, _ = self.normal.lookup(["\0".join(probe)])
+        stop = np.zeros(self.normal.count, bool)
+        stop[ids[ids >= 0]] = True
+        bits = np.where(stop[self.group], self.bits & np.uint8(0xFF ^ (CONTENT | VERTEX)),
+                        self.bits).astype(np.uint8)
+        return DictionaryWords(self.table, self.group, bits, self.normal, self.group_idf)
+
+
+def word_bits(texts: Sequence[str], flags: Sequence[str], stopwords: frozenset[str]
+              ) -> np.ndarray:
+    """The flag bits (kernels.WORDY...) of words in the form the ranker compares (stripped,
+    lower case) with their tagger's flags. Column by column (comprehensions and numpy, not
+    one Python statement per word and attribute): on text full of new words this is most
+    of what learning a word costs."""
+    wordy = np.array([_WORDY.search(text) is not None for text in texts], bool)
+    content = wordy & np.array([text not in stopwords for text in texts], bool)
+    by_flag = np.array([_FLAG_BITS.get(flag, 0) for flag in flags], np.uint8)
+    vertex = content & (by_flag & VERTEX != 0) & np.array(
+        [len(text) >= 2 and not text.isdigit() for text in texts], bool)
+    return (WORDY * wordy | CONTENT * (content & (by_flag & CONTENT != 0)) | VERTEX * vertex
+            | np.array([_WORD_BITS.get(text, 0) for text in texts], np.uint8)).astype(np.uint8)
+
+
 def jieba_dict_path() -> Path:
     spec = importlib.util.find_spec("jieba")  # found, not imported
     return Path(spec.submodule_search_locations[0]) / "dict.txt"
@@ -367,9 +461,13 @@ class Lexicon(dict):
     batch (``batch_ids``). Else the key is word and flag (jieba.posseg tags unknown words in
     context) and tokens are looked up here, one article at a time (``token_ids``).
     ``word`` ids ignore the flag and letter case. Cleared past ``max_size`` to keep memory
-    flat over an unbounded stream; results never depend on the ids' values."""
+    flat over an unbounded stream; results never depend on the ids' values. With the
+    dictionary's flags table (rjieba), the dictionary's words are learnt from
+    ``DictionaryWords`` and the lexicon is kept in the state folder between runs (``keep``)."""
 
     ATTRIBUTES = {"word": np.int64, "length": np.int64, "flags": np.uint8}
+    VERSION = 1  # of the kept lexicon's file
+    KEEP_AFTER = 256  # new tokens before the lexicon is written again (and it has doubled)
 
     def __init__(self, stopwords: frozenset[str], flags_follow_words: bool,
                  max_size: int = 300_000, cache_dir: Path | None = None,
@@ -378,25 +476,42 @@ class Lexicon(dict):
         self._stopwords = stopwords
         self._dictionary = dictionary
         self._idf = idf_table(cache_dir)
+        # The dictionary's words, learnt in advance (their word ids come first).
+        self._known = DictionaryWords.load(cache_dir, dictionary, self._idf, stopwords) \
+            if dictionary is not None and flags_follow_words else None
         self.flags_follow_words = flags_follow_words
         self._max_size = max_size
+        self._kept = cache_dir / f"lexicon-v{self.VERSION}.npz" \
+            if cache_dir is not None and self._known is not None \
+            and self._known.stamp is not None else None
         self._reset()
+        self._load_kept()
+        if self._kept is not None:
+            weak = weakref.ref(self)
+            atexit.register(lambda: (lexicon := weak()) is not None and lexicon._keep_new())
 
     def _reset(self) -> None:
         self.clear()
         self.table = WordTable()
         self.spelling: list[str] = []  # by id: the token as the tokenizer gave it
+        # Word ids, numbered as the lexicon meets them (compact: the compiled ranker's
+        # arrays by word id stay small): of the dictionary's forms (DictionaryWords.normal)
+        # through ``_word_of_form``, of the others through ``words``.
+        forms = self._known.normal.count if self._known is not None else 0
+        self._word_of_form = np.full(forms, -1, np.int64)
         self.words: dict[str, int] = {}
+        self.word_count = 0
         self.word_idf = np.zeros(4096)  # by word id
         for name, dtype in self.ATTRIBUTES.items():
             setattr(self, name, np.zeros(4096, dtype))
+        self._kept_size = 0  # tokens the kept file has
 
     def idf_of(self, word: str) -> float | None:
         """The word's IDF in jieba's general corpus, None if it is not there."""
         return self._idf.get(word)
 
     def ensure_room(self) -> None:
-        if len(self) + len(self.words) > self._max_size:
+        if len(self) + self.word_count > self._max_size:
             self._reset()
 
     def token_ids(self, tokens: Sequence[tuple[str, str]]) -> list[int]:
@@ -430,25 +545,124 @@ class Lexicon(dict):
         ids, counts, table_first = self.table.lookup_adding(joined)
         assert table_first == first  # the table and the lexicon count additions alike
         words = self.table.words(first)
-        if words:
-            flags = self._flags_of(words, first, ids, counts, self.table.lengths, texts, tag,
-                                   self._dictionary)
-            self._extend(words, words, flags, in_table=True)
+        if not words:
+            return ids, counts
+        last = first + len(words)
+        self._grow(last)
+        todo = np.arange(first, last)
+        known = self._known
+        if known is not None:  # the dictionary's words: learnt in advance
+            where = self.table.ids_in(known.table, first)
+            hit = where >= 0
+            at, where = todo[hit], where[hit]
+            self.word[at] = self._word_ids(known.group[where])
+            self.flags[at] = known.bits[where]
+            todo = todo[~hit]
+        self.length[first:last] = self.table.lengths[first:last]
+        if len(todo):
+            new = [words[i] for i in (todo - first).tolist()] if len(todo) < len(words) \
+                else words
+            flags = self._flags_of(new, todo, ids, counts, self.table.lengths, texts, tag,
+                                   self._dictionary if known is None else None)
+            self._learn(todo, new, flags)
+        self.update(zip(words, range(first, last)))
+        self.spelling.extend(words)
+        if len(self) >= max(2 * self._kept_size, self._kept_size + self.KEEP_AFTER):
+            self.keep()
         return ids, counts
 
+    # -- kept in the state folder between runs -------------------------------------------
+    # What the lexicon learnt (the tokens and their attributes, the forms learnt beside the
+    # dictionary's) is written to <state>/cache/ whenever it has doubled, so that the next
+    # run starts with it: a user's second run meets its words as known. Results never
+    # depend on it (ids are arbitrary); the file names the dictionary, tagger, IDF and
+    # stopwords it was learnt with (another of any starts empty), is written atomically
+    # (several workers may write it: the last one wins) and is skipped on a read-only
+    # state folder.
+
+    def keep(self) -> None:
+        """Writes the lexicon to the state folder's cache (nothing without one), as few
+        and small arrays as it can (each costs a write): the words' code points, their
+        hashes, the flag bits, the IDFs and one array of the other integers, with the
+        numbers of each part first. A token's length is its word's in the table."""
+        if self._kept is None:
+            return
+        count, forms = len(self), np.flatnonzero(self._word_of_form >= 0)
+        t = self.table
+        learnt = np.frombuffer("\1".join(self.words).encode("utf-32-le"), np.uint32)
+        sizes = [count, self.word_count, len(forms), len(self.words), t.used, len(learnt)]
+        ints = np.concatenate([np.array(sizes, np.int64), t.lengths[:count],
+                               self.word[:count], forms, self._word_of_form[forms],
+                               np.fromiter(self.words.values(), np.int64, len(self.words))])
+        save_arrays(self._kept, stamp=np.array([self._known.stamp]),
+                    ints=ints.astype(np.int32), hashes=t.hashes[:count],
+                    flags=self.flags[:count], word_idf=self.word_idf[:self.word_count],
+                    codes=np.concatenate([t.pool[:t.used], learnt]))
+        self._kept_size = count
+
+    def _load_kept(self) -> None:
+        if self._kept is None:
+            return
+        read_arrays(self._kept, np.array([self._known.stamp]), self._take_kept)
+
+    def _keep_new(self) -> None:
+        """At exit: what was learnt since the file was last written (when it did not
+        double), so that the next run starts with it."""
+        try:
+            if len(self) > self._kept_size and self._kept.parent.is_dir():  # not removed
+                self.keep()
+        except Exception:  # noqa: BLE001 - at exit, a file not written is only a cold start
+            pass
+
+    def _take_kept(self, data: dict) -> bool:
+        """Takes the arrays ``keep`` wrote, or raises (then the lexicon starts empty)."""
+        ints, codes, word_idf = data["ints"].astype(np.int64), data["codes"], data["word_idf"]
+        hashes, flags = data["hashes"], data["flags"]
+        count, word_count, n_forms, n_learnt, used, learnt_length = ints[:6].tolist()
+        parts = [count, count, n_forms, n_forms, n_learnt]
+        if len(ints) != 6 + sum(parts) or len(codes) != used + learnt_length \
+                or len(word_idf) != word_count or len(hashes) != count \
+                or len(flags) != count:
+            raise ValueError("inconsistent arrays")
+        lengths, word, forms, form_words, learnt_words = \
+            np.split(ints[6:], np.cumsum(parts)[:-1])
+        starts = np.cumsum(lengths) - lengths  # added one after the other
+        table = table_from_arrays({"hashes": hashes, "starts": starts, "lengths": lengths,
+                                   "pool": codes[:used].copy()}, count)
+        learnt = codes[used:].tobytes().decode("utf-32-le").split("\1") if n_learnt else []
+        if not (len(learnt) == n_learnt and table.used == used
+                and all((a < b).all() and (a >= 0).all()
+                        for a, b in ((word, word_count), (learnt_words, word_count),
+                                     (form_words, word_count),
+                                     (forms, len(self._word_of_form))))):
+            raise ValueError("inconsistent arrays")
+        spelling = table.words(0)
+        attributes = {"word": word, "length": lengths, "flags": flags}
+        self.table, self.spelling = table, spelling
+        for name, dtype in self.ATTRIBUTES.items():
+            setattr(self, name, grown(attributes[name].astype(dtype), count + 1))
+        self.word_count = word_count
+        self.word_idf = grown(word_idf.astype(float), word_count + 1)
+        self._word_of_form[forms] = form_words
+        self.words = dict(zip(learnt, learnt_words.tolist()))
+        self.update(zip(spelling, range(count)))
+        self._kept_size = count
+        return True
+
     @staticmethod
-    def _flags_of(words: Sequence[str], first: int, ids: np.ndarray, counts: np.ndarray,
+    def _flags_of(words: Sequence[str], new_ids: np.ndarray, ids: np.ndarray,
+                  counts: np.ndarray,
                   lengths: np.ndarray, texts: Sequence[str],
                   tag: Callable[[str], list[tuple[str, str]]],
                   dictionary: DictionaryFlags | None = None) -> list[str]:
-        """The tagger's flags of new words (ids ``first`` on). A flag belongs to the word
+        """The tagger's flags of new words (lexicon ids ``new_ids``). A flag belongs to the word
         (``flags_follow_words``), so all the new words of a batch are tagged in one call,
         a line each (tagging each word alone took 25 us a word). A word that does not come
         back whole there (a word the HMM found in context, or a dictionary word whose parts
         outscore it alone: 必成, 建在) takes its flag from tagging the clause of its first
         occurrence (between punctuation marks: the tokenizer cuts each run of letters on its
         own, so the clause gives the tokens the whole text does, for a fraction of the
-        time), else its line, else the whole text. Any tagging that returns the word whole
+        time; all the clauses in one call), else its line, else the whole text. Any tagging that returns the word whole
         gives its flag. ``lengths``: characters of each id. A word the ``dictionary`` has
         is not tagged at all: most of a new text's new words."""
         flags = dictionary.flags(words) if dictionary is not None else [None] * len(words)
@@ -459,30 +673,43 @@ class Lexicon(dict):
         if None not in flags:
             return flags
         missed = [k for k, flag in enumerate(flags) if flag is None]
-        occurs = {}  # id -> batch position of its first occurrence
-        for at in np.flatnonzero(np.isin(ids, np.array(missed) + first)).tolist():
-            occurs.setdefault(int(ids[at]), at)
+        wanted = np.zeros(int(ids.max()) + 1, bool)
+        wanted[new_ids[missed]] = True
+        where = np.flatnonzero(wanted[ids])
+        _, first = np.unique(ids[where], return_index=True)
+        occurs = dict(zip(ids[where[first]].tolist(), where[first].tolist()))  # id -> at
         ends = np.cumsum(counts)
-        in_line: dict[tuple[int, int], dict[str, str]] = {}
+        chars = np.concatenate(([0], np.cumsum(lengths[ids])))  # offsets in the batch
+        places = []
         for k in missed:
-            at = occurs[first + k]
+            at = occurs[int(new_ids[k])]
             a = int(np.searchsorted(ends, at, side="right"))
-            t0 = int(ends[a] - counts[a])
             text = texts[a]
-            offset = int(lengths[ids[t0:at]].sum())
+            offset = int(chars[at] - chars[ends[a] - counts[a]])
             begin, end = offset, offset + len(words[k])
             while begin > 0 and text[begin - 1] not in _CLAUSE_BREAKS:
                 begin -= 1
             while end < len(text) and text[end] not in _CLAUSE_BREAKS:
                 end += 1
-            for begin, end in ((begin, end), (text.rfind("\n", 0, offset) + 1,
-                                              _line_end(text, offset)), (0, len(text))):
+            places.append((a, at, offset, begin, end))
+        # The clauses tagged in one call, a line each (each is cut on its own anyway).
+        clauses = dict.fromkeys((a, begin, end) for a, _, _, begin, end in places)
+        in_clauses = dict(tag("\n".join(texts[a][b:e] for a, b, e in clauses)))
+        in_line: dict[tuple[int, int, int], dict[str, str]] = {}
+        for k, (a, at, offset, _, _) in zip(missed, places):
+            flags[k] = in_clauses.get(words[k])
+            if flags[k] is not None:
+                continue
+            text = texts[a]
+            for begin, end in ((text.rfind("\n", 0, offset) + 1, _line_end(text, offset)),
+                               (0, len(text))):
                 if (a, begin, end) not in in_line:
                     in_line[a, begin, end] = dict(tag(text[begin:end]))
                 flags[k] = in_line[a, begin, end].get(words[k])
                 if flags[k] is not None:
                     break
             else:  # cannot happen: the word is one of the text's tokens
+                t0 = int(ends[a] - counts[a])
                 flags[k] = tag(text)[at - t0][1]
         return flags
 
@@ -490,37 +717,62 @@ class Lexicon(dict):
         self._extend([key], [word], [flag], in_table=False)
         return len(self) - 1
 
+    def _grow(self, size: int) -> None:
+        for name in self.ATTRIBUTES:
+            setattr(self, name, grown(getattr(self, name), size))
+
     def _extend(self, keys: Sequence[str], words: Sequence[str], flags: Sequence[str],
                 in_table: bool) -> None:
         """Adds new tokens (ids from ``len(self)`` on); ``in_table``: the word table has
         them already."""
         first = len(self)
         last = first + len(keys)
-        for name in self.ATTRIBUTES:
-            setattr(self, name, grown(getattr(self, name), last))
-        # Column by column over the new words (comprehensions and numpy, not one Python
-        # statement per word and attribute): on text full of new words this is most of
-        # what learning a word costs.
-        vocabulary = self.words
-        known = len(vocabulary)
-        texts = [word.strip().lower() for word in words]  # "GDP" and "gdp" are one word
-        wordy = np.array([_WORDY.search(text) is not None for text in texts], bool)
-        content = wordy & np.array([text not in self._stopwords for text in texts], bool)
-        by_flag = np.array([_FLAG_BITS.get(flag, 0) for flag in flags], np.uint8)
-        vertex = content & (by_flag & VERTEX != 0) & np.array(
-            [len(text) >= 2 and not text.isdigit() for text in texts], bool)
-        bits = (WORDY * wordy | CONTENT * (content & (by_flag & CONTENT != 0))
-                | VERTEX * vertex
-                | np.array([_WORD_BITS.get(text, 0) for text in texts], np.uint8))
-        word_ids = [vocabulary.setdefault(text, len(vocabulary)) for text in texts]
-        self.word_idf = grown(self.word_idf, len(vocabulary))
-        self.word_idf[known:len(vocabulary)] = self._idf.lookup(
-            list(itertools.islice(vocabulary, known, None)))
-        self.word[first:last] = word_ids
+        self._grow(last)
+        at = np.arange(first, last)
         self.length[first:last] = [len(word) for word in words]
-        self.flags[first:last] = bits
+        self._learn(at, words, flags)
         self.update(zip(keys, range(first, last)))
         self.spelling.extend(words)
         if self.flags_follow_words and not in_table:
             for key in keys:
                 self.table.add(key)  # same id: both count additions from 0
+
+    def _word_ids(self, forms: np.ndarray) -> np.ndarray:
+        """The word ids of dictionary forms (ids in DictionaryWords.normal), numbering those
+        met for the first time."""
+        ids = self._word_of_form[forms]
+        new = ids < 0
+        if new.any():
+            fresh = np.unique(forms[new])
+            first = self.word_count
+            self.word_count += len(fresh)
+            self._word_of_form[fresh] = np.arange(first, self.word_count)
+            self.word_idf = grown(self.word_idf, self.word_count)
+            self.word_idf[first:self.word_count] = self._known.group_idf[fresh]
+            ids = self._word_of_form[forms]
+        return ids
+
+    def _learn(self, at: np.ndarray, words: Sequence[str], flags: Sequence[str]) -> None:
+        """The word ids and flag bits of new tokens (lexicon ids ``at``, arrays grown)."""
+        texts = [word.strip().lower() for word in words]  # "GDP" and "gdp" are one word
+        self.flags[at] = word_bits(texts, flags, self._stopwords)
+        word_ids = np.empty(len(texts), np.int64)
+        rest = range(len(texts))
+        if self._known is not None:  # a form the dictionary has: that form's word id
+            probe = [t if t and "\0" not in t and "\1" not in t else "\2" for t in texts]
+            forms = self._known.normal.lookup(["\0".join(probe)])[0]
+            found = forms >= 0
+            word_ids[found] = self._word_ids(forms[found])
+            rest = np.flatnonzero(~found).tolist()
+        vocabulary = self.words
+        first = self.word_count
+        for i in rest:
+            word_ids[i] = vocabulary.setdefault(texts[i], self.word_count)
+            if word_ids[i] == self.word_count:
+                self.word_count += 1
+        self.word[at] = word_ids
+        if self.word_count > first:
+            self.word_idf = grown(self.word_idf, self.word_count)
+            self.word_idf[first:self.word_count] = self._idf.lookup(
+                list(itertools.islice(vocabulary, len(vocabulary) - (self.word_count - first),
+                                      None)))
