@@ -194,6 +194,19 @@ def _start_worker(config: Config, parent: int) -> None:
     _config, _ranker = config, _inherited
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
                      name="parent-watch").start()
+    from multiprocessing import util
+
+    util.Finalize(None, _keep_learnt, exitpriority=10)  # run as the worker leaves
+
+
+def _keep_learnt() -> None:
+    """A fork leaves by os._exit, without the atexit hook that keeps what its ranker's
+    lexicon learnt since it last kept it, for the next run (digest/rank/lexicon.py): that
+    hook is run here, as the worker leaves or drops its ranker."""
+    lexicon = getattr(getattr(_ranker, "engine", None), "lexicon", None)
+    keep_new = getattr(lexicon, "_keep_new", None)
+    if callable(keep_new):
+        keep_new()
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -228,6 +241,7 @@ def _build(week):  # IsoWeek -> RenderedDigest | None
 
     assert _config is not None
     if _reader is None:
+        _keep_learnt()
         _ranker = None  # the files are done: let its lexicon go before grouping needs room
         _reader = open_reader(_config)
         _templates = template_environment(_config)
