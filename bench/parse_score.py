@@ -111,7 +111,7 @@ def lopo(shared: Path) -> dict[str, dict]:
     with tempfile.TemporaryDirectory() as tmp:
         for paper in papers:
             model = Path(tmp) / f"without-{len(results)}.crfsuite"
-            train.train([ex for ex in data if ex[0] != paper], model)
+            train.train(train.training_set(ex for ex in data if ex[0] != paper), model)
             old = tagger.MODEL
             tagger.MODEL = model
             try:

@@ -111,14 +111,15 @@ def reference_bigrams(text: str) -> set[str]:
     return {text[k:k + 2] for k in range(len(text) - 1)}
 
 
-def reference_rare(grams: list, window: list[int]) -> list:
+def reference_rare(grams: list, window: list[int]) -> tuple[list, set]:
     df: dict = {}
     for j in window:
         for gram in grams[j]:
             df[gram] = df.get(gram, 0) + 1
     common = max(3, len(window) // 50)
     frequent = {gram for gram, count in df.items() if count > common}
-    return [None if g is None else g - frequent for g in grams]
+    everywhere = {gram for gram, count in df.items() if count > max(5, len(window) // 10)}
+    return [None if g is None else g - frequent for g in grams], everywhere
 
 
 # one issue of each paper in each layout, the seeds, and the seeds and those six in one file

@@ -62,7 +62,10 @@ def _opens_with_byline(lines: list[Line], i: int) -> bool:
     """`本报记者 李四` between a headline and its first paragraph (not after the story)."""
     if not _REPORTER_LINE.match(lines[i].text) or i + 1 >= len(lines) or i < 2:
         return False
-    return ends_sentence(lines[i - 2].text) and len(lines[i + 1].text) > 20
+    after = i + 1
+    if _NAME_ONLY.match(lines[after].text) and after + 1 < len(lines):
+        after += 1  # `新华社记者 陈宇轩` / `颜之宏`: the byline's names run on
+    return ends_sentence(lines[i - 2].text) and len(lines[after].text) > 20
 
 
 def _headline_before_dateline(lines: list[Line], labels: list[str],
@@ -124,6 +127,8 @@ def _furniture_and_author_lines(lines: list[Line], labels: list[str],
             out[i] = "B"  # a dateline printed on its own line opens the body
         elif out[i] in ("K", "T", "S") and _byline_line(lines, i):
             out[i] = "B"
+        elif out[i] in ("K", "T", "S") and i and _closes_bracket(line.text):
+            out[i] = "B"  # `张研 胡梦雪 董雪）`: the rest of the line above
     return out
 
 
@@ -146,17 +151,44 @@ def _byline_line(lines: list[Line], i: int) -> bool:
     return False
 
 
+_SIGN_OFF_ALONE = re.compile(r"^(?:据)?(?:新华社|本报|中新社)[\u4e00-\u9fff]{0,8}\d{1,2}月\d{1,2}日电[）)]?$")
+
+
+def _closes_story(lines: list[Line], i: int) -> bool:
+    """A story's closing line: an author's post (`（作者系…）`), printed only at the end, or
+    a sign-off alone on its line (`新华社华沙4月25日电`) under a finished paragraph (the
+    same line over a headline is the dateline that opens a report)."""
+    text = lines[i].text
+    if _AUTHOR_END.match(text):
+        return True
+    return bool(_SIGN_OFF_ALONE.match(text)) and i > 0 and ends_sentence(lines[i - 1].text)
+
+
+def _closes_bracket(text: str) -> bool:
+    """A line closing a bracket it never opened carries on the line above it."""
+    return text.count("）") + text.count(")") > text.count("（") + text.count("(")
+
+
 def _headline_after_story_end(lines: list[Line], labels: list[str]) -> list[str]:
-    """The headline-shaped line right after a story's closing author line (`（作者系…）`)
-    opens the next story: an author's post is printed only at the end."""
+    """The headline-shaped line right after a story's closing line opens the next story:
+    its headline, or the kicker of the headline under it."""
     out = list(labels)
     for i in range(1, len(lines) - 1):
-        if out[i] != "B" or not _AUTHOR_END.match(lines[i - 1].text):
+        if out[i] != "B" or not _closes_story(lines, i - 1):
             continue
         text = lines[i].text
-        if (len(text) <= 40 and not ends_sentence(text) and not rules._CLAUSE_PUNCT.search(text)
-                and out[i + 1] in ("B", "S")):
+        if len(text) > 40 or text.endswith("。") or match_dateline(text):
+            continue
+        kicker = out[i + 1] == "T" and not lines[i + 1].text.startswith(("——", "—"))
+        # a headline may ask (`…干活？`); a kicker over a headline may hold a comma
+        if not kicker and (rules._CLAUSE_PUNCT.search(text) or out[i + 1] not in ("B", "S", "T")):
+            continue
+        if kicker:
+            out[i] = "K"
+        else:
             out[i] = "T"
+            if out[i + 1] == "T":
+                out[i + 1] = "S"  # `——…` under a headline is its 副题
     return out
 
 
@@ -185,6 +217,24 @@ def _story_openers(lines: list[Line], labels: list[str]) -> list[str]:
     return out
 
 
+def _reprinted_starts(lines: list[Line], labels: list[str]) -> list[str]:
+    """An article an issue prints twice (on the page where it starts and again where it
+    continues) opens where its first copy opened: the same headline over the same first
+    paragraph, under a different line above, starts the copy too."""
+    out = list(labels)
+    first_at: dict[tuple[str, str], int] = {}
+    for i in range(len(lines) - 1):
+        text = lines[i].text
+        if len(text) > 40 or ends_sentence(text):
+            continue
+        j = first_at.setdefault((text, lines[i + 1].text), i)
+        if (j < i and out[i] == "B" and out[j] in ("K", "T") and (j == 0 or out[j - 1] not in
+                                                                  ("K", "T", "S"))
+                and (j == 0 or lines[j - 1].text != lines[i - 1].text)):
+            out[i] = out[j]
+    return out
+
+
 def parse_text(text: str, *, source: str = "", sha256: str = "",
                file_date: dt.date | None = None) -> ParsedIssue:
     lines = read_lines(text)
@@ -200,6 +250,7 @@ def parse_text(text: str, *, source: str = "", sha256: str = "",
     labels = _headline_before_dateline(lines, labels, masthead_nos)
     labels = _headline_after_story_end(lines, labels)
     labels = _story_openers(lines, labels)
+    labels = _reprinted_starts(lines, labels)
     skip = assemble.find_duplicates(lines)
     drafts, non_article = assemble.group(lines, labels, skip, masthead_nos)
     # The year of a `8月18日` dateline: the masthead's, else the latest one the issue

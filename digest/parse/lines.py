@@ -283,33 +283,66 @@ _GROUP = 1024  # lines counted together: a count of up to ~150,000 bigrams
 
 
 def _frequent(sets: list[set[int]], common: int) -> set[int]:
-    """The bigrams in more than `common` of the sets. Counted in groups of lines, each
-    count small enough to stay in the CPU's caches (one count over a long issue's million
-    bigrams is several times slower a bigram): a bigram in more than `common` sets is in
-    more than common / groups of some group's sets, so only those are summed."""
+    """The bigrams in more than `common` of the sets."""
+    return set(_frequent_counts(sets, common))
+
+
+def _frequent_counts(sets: list[set[int]], common: int) -> dict[int, int]:
+    """The bigrams in more than `common` of the sets, with the number of sets they are in.
+    Counted in groups of lines, each count small enough to stay in the CPU's caches (one
+    count over a long issue's million bigrams is several times slower a bigram): a bigram in
+    more than `common` sets is in more than common / groups of some group's sets, so only
+    those are summed."""
     groups = [sets[k:k + _GROUP] for k in range(0, len(sets), _GROUP)] or [[]]
     counts = [Counter(chain.from_iterable(group)) for group in groups]
     if len(counts) == 1:
-        return {gram for gram, n in counts[0].items() if n > common}
+        return {gram: n for gram, n in counts[0].items() if n > common}
     k = len(counts)
     candidates: set[int] = set()
     for count in counts:
         candidates.update(gram for gram, n in count.items() if n * k > common)
-    return {gram for gram in candidates if sum(count.get(gram, 0) for count in counts) > common}
+    totals = {gram: sum(count.get(gram, 0) for count in counts) for gram in candidates}
+    return {gram: n for gram, n in totals.items() if n > common}
 
 
-def _rare(grams: list, window: list[int]) -> list:
+def _rare(grams: list, window: list[int]) -> tuple[list, set[int]]:
     """Each window line's bigrams without those common all over the issue (`发展`, `我们`),
-    counted once for the whole issue: in more than max(3, 2%) of the window's lines."""
+    counted once for the whole issue: in more than max(3, 2%) of the window's lines; and
+    the bigrams in more than max(5, 10%) of them (words that name no subject, for
+    `_topic_shift`)."""
     common = max(3, len(window) // 50)
-    frequent = _frequent([grams[j] for j in window], common)
+    counts = _frequent_counts([grams[j] for j in window], common)
+    frequent = counts.keys()
+    limit = max(5, len(window) // 10)  # never below `common`: a subset of `counts`
+    everywhere = {gram for gram, n in counts.items() if n > limit}
     rare: list = [None] * len(grams)
     for j in window:
         # a copy less the few frequent ones: cheaper than building the difference anew
         line_rare = grams[j].copy()
         line_rare.difference_update(grams[j] & frequent)
         rare[j] = line_rare
-    return rare
+    return rare, everywhere
+
+
+def _topic_shift(grams: list, body: list, everywhere: set[int], n: int, i: int,
+                 width: int = 8) -> str:
+    """How much more of a short line's own words the text below it uses than the text
+    above: a headline names what its story is about (its words recur below it, not in the
+    story above), a subhead names one section of the story it stands in. Only the body
+    lines either side count (not a neighbouring headline's words), and words on more than a
+    tenth of the issue's lines (`发展`, `我们`) say nothing either way."""
+    own = grams[i] - everywhere
+    if len(own) < 3:
+        return "none"
+    below, above = body[i + 1:min(n, i + 1 + width)], body[max(0, i - width):i]
+    if not any(below) or not any(above):
+        return "none"  # a change of subject needs text on both sides
+    # the few words of the short line looked up in each body line, not the lines' union
+    after = len(set().union(*(own & gs for gs in below)))
+    before = len(set().union(*(own & gs for gs in above)))
+    shift = (after - before) / len(own)
+    return "neg" if shift < 0 else "0" if shift < 0.2 else "2" if shift < 0.4 else \
+        "4" if shift < 0.6 else "6"
 
 
 # The neighbour signals a line borrows from the two lines either side, with their names
@@ -392,7 +425,7 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
         grams[j] = _bigrams(texts[j])
     parallel = _parallel(texts, grams, short)
     gaps = _gaps(short)
-    rare = _rare(grams, window)
+    rare, everywhere = _rare(grams, window)
     # each line's signals as its neighbours see them, built once, not four times
     seen_as = _seen_as(own)
     # the look of the line `off` away from each line, or the text's edge
@@ -401,6 +434,9 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
               for off in _OFFSETS]
     head = {"bias": 1.0, "layout": layout, "md": "1" if headings else "0"}
     short_set = set(short)
+    no_words: frozenset = frozenset()
+    body_grams = [no_words if j in short_set or gs is None else gs for j, gs in enumerate(grams)]
+    md = head["md"]
 
     out: list[dict[str, float | str]] = []
     for i, f, m2, m1, p1, p2 in zip(range(n), own, *around):
@@ -424,6 +460,10 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
             feats["coh_pn"] = f"{sb}|{sa}"
             feats["parallel"] = "1" if i in parallel else "0"
             feats["coh_wide"] = _wide(rare, n, i)
+            feats["shift"] = _topic_shift(grams, body_grams, everywhere, n, i)
+            # its own weight per layout: where every line stands between blank lines,
+            # the change of subject is about all that tells a headline from a subhead
+            feats["shift_lay"] = f"{layout}{md}|{feats['shift']}"
             feats["gap_prev"], feats["gap_next"] = gaps[i]
         if i < 12:
             feats["top"] = "1"

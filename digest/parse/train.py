@@ -3,6 +3,9 @@
     python -m digest.parse.train --shared ../shared [--without 学习时报] [--out FILE]
                                  [--augment blank,markdown]
 
+Every issue is learnt twice: as printed, and without its byline, author and dateline lines
+(`cue_dropped`), so that a paper printing none of them above its headlines is still read.
+
 Labels are derived per line, never stored: the manifest gives each article's character span
 and where its body begins, the seeds gold gives each article's line span and its headline
 parts. The data stays in ../shared; only the trained model goes into digest/data/.
@@ -21,7 +24,7 @@ import sys
 from pathlib import Path
 
 from .. import decode
-from . import augment, context
+from . import augment, context, rules
 from . import lines as lines_mod
 
 MODEL = Path(__file__).resolve().parent.parent / "data" / "parser.crfsuite"
@@ -196,12 +199,52 @@ def augmented_examples(shared: Path, layouts=augment.LAYOUTS):
                 yield (paper, "as-" + other, name, *_labelled(*augment.render(issue, other)))
 
 
+def _cue_line(line: lines_mod.Line) -> bool:
+    """A line that names who wrote a story or where it was filed: a byline (`本报记者 张三`,
+    `新华社记者`), an author's post (`（作者系…）`), a credit, a dateline or sign-off
+    printed alone on its line."""
+    text = line.text
+    if len(text) > 60 or rules.ends_sentence(text) or rules._CLAUSE_PUNCT.search(text):
+        return bool(lines_mod._AUTHOR.match(text)) and len(text) <= 80
+    m = rules.match_dateline(text)
+    return bool(rules._TOP_BYLINE.match(text) or rules._CREDIT.match(text)
+                or lines_mod._has_author(text) or (m and len(text) <= len(m.text) + 2)
+                or lines_mod._SIGN_OFF.fullmatch(text))
+
+
+def cue_dropped(data):
+    """Each issue again without its byline, author and dateline lines: papers differ in
+    which of these cues they print at all (an essay paper prints none above a headline, a
+    wire paper one above every story), so the labeller must also learn to find a story's
+    start from what is left (the headline's shape, the change of subject)."""
+    for paper, layout, name, lines, labels in data:
+        kept_lines, kept_labels = [], []
+        carry = False  # a dropped line opened an untitled story: the next line opens it
+        for line, label in zip(lines, labels):
+            if label in ("B", "N") and _cue_line(line):
+                carry = carry or label == "N"
+                continue
+            if carry and label == "B":
+                label = "N"
+            carry = False
+            kept_lines.append(line)
+            kept_labels.append(label)
+        if len(kept_lines) < len(lines):
+            yield paper, "nocue-" + layout, name, kept_lines, kept_labels
+
+
 def examples(shared: Path, augmented: str = AUGMENT):
     yield from seeds_examples(shared / "gold" / "seeds", shared / "seeds")
     yield from manifest_examples(shared / "dev" / "issues")
     layouts = [x for x in augmented.split(",") if x in augment.LAYOUTS]
     if layouts:
         yield from augmented_examples(shared, layouts)
+
+
+def training_set(data) -> list:
+    """The issues the model learns from: each as printed, and again without its cues."""
+    data = list(data)
+    return data + list(cue_dropped(data))
 
 
 def train(data, out: Path, params: dict | None = None) -> None:
@@ -226,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.shared / "dev" / "issues" / "MANIFEST.jsonl").is_file():
         print(f"train: no dev data under {args.shared} (give --shared)", file=sys.stderr)
         return 2
-    data = [ex for ex in examples(args.shared, args.augment) if ex[0] != args.without]
+    data = training_set(ex for ex in examples(args.shared, args.augment)
+                        if ex[0] != args.without)
     train(data, args.out)
     print(f"train: {len(data)} issues, model written to {args.out}")
     return 0
