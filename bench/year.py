@@ -10,7 +10,8 @@ with no printed date). Each copy is made distinct by a changed number in every p
 that has one (not a date, page or issue number), so no two files have the same bytes.
 
 The files go into the inbox of a fresh config and state folder (email off, stable_seconds 0),
-then `digest run` is timed in a subprocess while the RSS of it and its workers is sampled.
+then `digest run` is timed in a subprocess while the RSS and PSS of it and its workers are
+sampled.
 By default three runs from empty state: a quarter (13 weeks), half (26) and the whole year
 (52), for the peak memory at each size. Where the time goes is read from the database's own
 timestamps (inbox log, built weeks).
@@ -137,6 +138,24 @@ def write_config(folder: Path, workers: int | None) -> Path:
     return config
 
 
+def tree_pss(root: int) -> int:
+    """PSS of `root` and all its descendants, in KiB: pages shared by forked workers counted
+    once among them, where RSS counts them in each."""
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                total += next((int(line.split()[1]) for line in fh
+                               if line.startswith("Pss:")), 0)
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as fh:
+                    stack += [int(c) for c in fh.read().split()]
+        except OSError:
+            pass
+    return total
+
+
 def tree_rss(root: int) -> tuple[int, int]:
     """(RSS of `root`, RSS of `root` and all its descendants), in KiB, from /proc."""
     def children(pid: int) -> list[int]:
@@ -167,6 +186,16 @@ def tree_rss(root: int) -> tuple[int, int]:
     return own, total
 
 
+def own_cpu(pid: int) -> float:
+    """CPU seconds (user + system) `pid` itself has used so far, from /proc (0 if gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def timed_run(config: Path, profile: Path | None = None) -> dict:
     """`digest run` in a subprocess: wall time, peak RSS of the main process and of the
     whole tree (main + workers, sampled every 50 ms)."""
@@ -181,9 +210,15 @@ def timed_run(config: Path, profile: Path | None = None) -> dict:
     proc = subprocess.Popen(command, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peak_main = peak_tree = 0
+    main_cpu = 0.0
+    peak_pss = samples = 0
     while proc.poll() is None:
         own, total = tree_rss(proc.pid)
         peak_main, peak_tree = max(peak_main, own), max(peak_tree, total)
+        if samples % 10 == 0:  # every 0.5 s: reading smaps costs more than status
+            peak_pss = max(peak_pss, tree_pss(proc.pid))
+        samples += 1
+        main_cpu = max(main_cpu, own_cpu(proc.pid))  # to 50 ms before it exits
         time.sleep(0.05)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the run and its workers
@@ -192,9 +227,11 @@ def timed_run(config: Path, profile: Path | None = None) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"digest run exited {proc.returncode}:\n{stderr[-3000:]}")
     return {"started_at": started_at.isoformat(), "wall_s": round(wall, 2),
-            "cpu_s": round(cpu, 1), "cpu_per_wall": round(cpu / wall, 2),
+            "cpu_s": round(cpu, 1), "cpu_main_s": round(main_cpu, 1),
+            "cpu_per_wall": round(cpu / wall, 2),
             "peak_rss_main_mib": round(peak_main / 1024, 1),
-            "peak_rss_all_mib": round(peak_tree / 1024, 1), "stderr_tail": stderr[-500:]}
+            "peak_rss_all_mib": round(peak_tree / 1024, 1),
+            "peak_pss_all_mib": round(peak_pss / 1024, 1), "stderr_tail": stderr[-500:]}
 
 
 def phases(state: Path, started_at: str, wall: float, made: dict) -> dict:

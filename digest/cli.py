@@ -163,6 +163,9 @@ def ingest_cmd(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None
     started = time.monotonic()
     results: list[pipeline.IngestResult] = []
     # tqdm draws only on a terminal (disable=None), on stderr, so stdout stays the record.
+    # Without its monitor thread: workers are forked only from a process with no other
+    # thread (digest/workers.py can_fork), and the bar does not need it.
+    tqdm.monitor_interval = 0
     bar = tqdm(total=len(files), unit="file", file=sys.stderr, leave=False,
                disable=True if quiet else None, dynamic_ncols=True)
 

@@ -111,12 +111,17 @@ class LazyRanker:
         self.config = config
         self._ranker: Summarizer | None = None
 
-    def summarize_articles(self, articles: Sequence[Article]) -> list[Summary]:
+    def loaded(self) -> Summarizer:
+        """The Ranker itself, built now if it was not (a pool forked from this process
+        shares it with its workers)."""
         if self._ranker is None:
             from .rank import Ranker
 
             self._ranker = Ranker(self.config)
-        return self._ranker.summarize_articles(articles)
+        return self._ranker
+
+    def summarize_articles(self, articles: Sequence[Article]) -> list[Summary]:
+        return self.loaded().summarize_articles(articles)
 
 
 def ingest_file(store: Store, path: Path, ranker: Summarizer) -> IngestResult:

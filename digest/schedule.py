@@ -69,6 +69,24 @@ class AlreadyRunning(Exception):
 # -- one instance per state folder --------------------------------------------------------
 
 
+# Lock descriptors this process holds. A forked worker (digest/workers.py) would share the
+# lock through its copy of the descriptor and keep it after its parent died, until it
+# noticed; so a fork closes its copies at once (flock: its parent's lock stays held).
+_held_locks: set[int] = set()
+
+
+def _drop_inherited_locks() -> None:
+    for fd in _held_locks:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _held_locks.clear()
+
+
+os.register_at_fork(after_in_child=_drop_inherited_locks)
+
+
 @contextmanager
 def instance_lock(config: Config) -> Iterator[Path]:
     """Hold `<state>/digest.lock` for the duration, or raise AlreadyRunning.
@@ -93,8 +111,10 @@ def instance_lock(config: Config) -> Iterator[Path]:
                 f"[paths].state / $DIGEST_HOME") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
+        _held_locks.add(fd)
         yield path
     finally:
+        _held_locks.discard(fd)
         os.close(fd)  # releases the lock
 
 
@@ -404,6 +424,16 @@ def build_due_weeks(config: Config, store: Store, preparer: pipeline.Preparer,
         report.written += list(result.written)
 
 
+def warm_while_waiting(preparer: pipeline.Preparer, seconds: float) -> None:
+    """The wait for the inbox's files to settle (`stable_seconds`, 5 s by default), spent
+    loading the ranker and starting the workers, which the first file would wait for."""
+    import time
+
+    until = time.monotonic() + seconds
+    preparer.warm()
+    time.sleep(max(0.0, until - time.monotonic()))
+
+
 def run_once(config: Config, *, tracker: StabilityTracker | None = None,
              ranker: pipeline.Summarizer | None = None, dry_run: bool = False,
              should_stop: Callable[[], bool] = lambda: False,
@@ -434,7 +464,9 @@ def run_once(config: Config, *, tracker: StabilityTracker | None = None,
                                   should_stop=should_stop)
                 else:
                     wait_and_process_inbox(config, ingestor, on_result=record,
-                                           should_stop=should_stop)
+                                           should_stop=should_stop,
+                                           sleep=lambda seconds: warm_while_waiting(
+                                               preparer, seconds))
             except NotTheFilesFault as exc:
                 report.fault = str(exc)
                 log.error("%s", exc)

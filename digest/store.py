@@ -375,6 +375,13 @@ class Store:
             week = str(IsoWeek.of(meta.date or file_date))
             basis = ("issue" if meta.date else "latest_dateline"
                      if any(a.date == file_date for a in parsed.articles) else "file")
+            # Child rows go in one executemany per table for the whole issue, in the order
+            # they would go article by article (the same rows and rowids, fewer calls).
+            sentences: list[tuple] = []
+            keywords: list[tuple] = []
+            candidates: list[tuple] = []
+            document_counts: dict[str, int] = {}  # word -> articles, in first-seen order
+            counted = 0
             for article, summary in zip(parsed.articles, summaries):
                 article_id = conn.execute(
                     "INSERT INTO articles (issue_id, position, title, kicker, subtitle, date,"
@@ -385,31 +392,33 @@ class Store:
                      _c(article.dateline), _c(article.byline), article.kind,
                      json.dumps([clean(p) for p in article.paragraphs], ensure_ascii=False),
                      week, basis)).lastrowid
-                conn.executemany(
-                    "INSERT INTO key_sentences (article_id, position, sentence_index, text,"
-                    " score) VALUES (?,?,?,?,?)",
-                    [(article_id, i, s.index, clean(s.text), s.score)
-                     for i, s in enumerate(summary.sentences)])
-                conn.executemany(
-                    "INSERT INTO keywords (article_id, rank, word) VALUES (?,?,?)",
-                    [(article_id, i, clean(word)) for i, word in enumerate(summary.keywords)])
-                self._store_candidates(conn, article_id, summary.candidates)
+                sentences += [(article_id, i, s.index, clean(s.text), s.score)
+                              for i, s in enumerate(summary.sentences)]
+                keywords += [(article_id, i, clean(word))
+                             for i, word in enumerate(summary.keywords)]
+                if summary.candidates:
+                    words = [clean(word) for word, _, _ in summary.candidates]
+                    candidates += [(article_id, i, word, score, prior) for i, (word, (
+                        _, score, prior)) in enumerate(zip(words, summary.candidates))]
+                    for word in dict.fromkeys(words):
+                        document_counts[word] = document_counts.get(word, 0) + 1
+                    counted += 1
+            conn.executemany(
+                "INSERT INTO key_sentences (article_id, position, sentence_index, text,"
+                " score) VALUES (?,?,?,?,?)", sentences)
+            conn.executemany(
+                "INSERT INTO keywords (article_id, rank, word) VALUES (?,?,?)", keywords)
+            conn.executemany(
+                "INSERT INTO keyword_candidates (article_id, rank, word, score, prior)"
+                " VALUES (?,?,?,?,?)", candidates)
+            conn.executemany(
+                "INSERT INTO term_df (word, articles) VALUES (?, ?)"
+                " ON CONFLICT (word) DO UPDATE SET articles = articles + excluded.articles",
+                document_counts.items())
+            if counted:
+                conn.execute("UPDATE term_documents SET articles = articles + ? WHERE id = 1",
+                             (counted,))
         return issue_id
-
-    @staticmethod
-    def _store_candidates(conn: sqlite3.Connection, article_id: int,
-                          candidates: Sequence[KeywordCandidate]) -> None:
-        if not candidates:
-            return
-        candidates = [(clean(word), score, prior) for word, score, prior in candidates]
-        conn.executemany(
-            "INSERT INTO keyword_candidates (article_id, rank, word, score, prior)"
-            " VALUES (?,?,?,?,?)", [(article_id, i, *c) for i, c in enumerate(candidates)])
-        conn.executemany(
-            "INSERT INTO term_df (word, articles) VALUES (?, 1)"
-            " ON CONFLICT (word) DO UPDATE SET articles = articles + 1",
-            [(word,) for word in dict.fromkeys(c[0] for c in candidates)])
-        conn.execute("UPDATE term_documents SET articles = articles + 1 WHERE id = 1")
 
     # -- articles ---------------------------------------------------------------------
 

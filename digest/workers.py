@@ -152,25 +152,61 @@ def worker_count(config: Config, input_bytes: int | None = None) -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def can_fork() -> bool:
+    """Whether workers may be forks of this process: only while it runs no other thread. A
+    thread (the service's scheduler, a test's SMTP server) could hold a lock at the moment
+    of the fork, and the child's copy of that lock would stay locked for ever; then workers
+    are spawned instead (fresh interpreters). With fork, the pool starts every worker at its
+    first submit, before its own manager thread (CPython's ProcessPoolExecutor), and a
+    worker leaves by os._exit, never closing the SQLite connection it inherited."""
+    import multiprocessing
+
+    return (threading.active_count() == 1
+            and "fork" in multiprocessing.get_all_start_methods())
+
+
+# Ranked once by the parent before it forks workers: the first ranking reads the compiled
+# loops from numba's cache (~0.1 s), which each worker would otherwise do again.
+WARM_UP_TEXT = "新华社北京4月28日电 国家统计局今天发布数据。专家认为，经济运行总体平稳。"
+
+
 # -- in the worker processes ----------------------------------------------------------------
 
 _config: Config | None = None
 _ranker: Summarizer | None = None
+_inherited: Summarizer | None = None  # set in the parent only while it forks its workers
 _reader = None  # the worker's read-only Store, for building weeks
 _templates = None  # its jinja2 environment
 
 
 def _start_worker(config: Config, parent: int) -> None:
-    """Runs first in each worker. Ctrl-C reaches the whole process group, and the parent
+    """Runs first in each worker; a fork takes the parent's ranker (`_inherited`: shared
+    copy-on-write, not loaded again). Ctrl-C reaches the whole process group, and the parent
     decides what it means (finish the files in flight), so workers ignore SIGINT. SIGTERM
     keeps its default: the pool stops a surviving worker with it when another one died, and
     a worker that ignored it would hang that shutdown for ever (a service sends SIGTERM to
     the parent only: `KillMode=mixed`, see the README)."""
-    global _config
+    global _config, _ranker
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _config = config
+    # A fork inherits the parent's handlers (`digest run` turns SIGTERM into a stop flag):
+    # the default again, so that the pool can stop a worker.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _config, _ranker = config, _inherited
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
                      name="parent-watch").start()
+    from multiprocessing import util
+
+    util.Finalize(None, _keep_learnt, exitpriority=10)  # run as the worker leaves
+
+
+def _keep_learnt() -> None:
+    """A fork leaves by os._exit, without the atexit hook that keeps what its ranker's
+    lexicon learnt since it last kept it, for the next run (digest/rank/lexicon.py): that
+    hook is run here, as the worker leaves or drops its ranker."""
+    lexicon = getattr(getattr(_ranker, "engine", None), "lexicon", None)
+    keep_new = getattr(lexicon, "_keep_new", None)
+    if callable(keep_new):
+        keep_new()
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -191,6 +227,10 @@ def _work(path: Path) -> Prepared:
     return prepare_file(path, _ranker)
 
 
+def _ready(_: object) -> None:
+    """Nothing: submitted to start the pool (`Preparer.warm`)."""
+
+
 def _build(week):  # IsoWeek -> RenderedDigest | None
     """Group and render one week from the store, read through the worker's own connection
     (opened once; read-only, so it can never take the writer's lock)."""
@@ -201,6 +241,7 @@ def _build(week):  # IsoWeek -> RenderedDigest | None
 
     assert _config is not None
     if _reader is None:
+        _keep_learnt()
         _ranker = None  # the files are done: let its lexicon go before grouping needs room
         _reader = open_reader(_config)
         _templates = template_environment(_config)
@@ -261,6 +302,22 @@ class Preparer:
                 raise WorkerError(f"the ranker cannot be loaded ({describe(exc)})") from exc
         return self._ranker
 
+    def warm(self) -> None:
+        """Get ready for files now (a one-shot run waits for the inbox's files to settle:
+        time enough to load the ranker and start the workers) rather than on the first
+        file. A failure here is left for that file's submit to report."""
+        try:
+            if self.workers > 1:
+                self._submit(_ready, None)
+            else:
+                loaded = getattr(self.ranker(), "loaded", None)
+                if callable(loaded):
+                    loaded()
+        except Exception as exc:  # noqa: BLE001 - raised again where it is handled
+            import logging
+
+            logging.getLogger(__name__).debug("warming up: %s", describe(exc))
+
     def submit(self, path: Path) -> Future:
         return self._submit(_work, path)
 
@@ -270,20 +327,20 @@ class Preparer:
         from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
 
+        global _inherited
         if self._pool is None:
-            # spawn: a fresh interpreter per worker. fork would copy a parent that may run
-            # threads (the scheduler's, the test servers'), and a lock held by one of them
-            # at that moment would stay locked in the child forever.
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker, initargs=(self.config, os.getpid()))
+            self._pool, _inherited = self._start_pool(function is not _build)
         try:
+            # With fork, this first submit forks every worker, each taking `_inherited`
+            # with it; this process then lets go of it (only the workers rank).
             return self._pool.submit(function, argument)
         except (BrokenProcessPool, RuntimeError, OSError, ValueError) as exc:
             # ValueError: a worker spawned while the pool breaks, its pipes already closed
             self.drop_pool()
             raise WorkerError(f"the worker processes cannot be started ({describe(exc)})"
                               ) from exc
+        finally:
+            _inherited = None
 
     def map_weeks(self, weeks: Iterable[W], here: Callable[[W], R]) -> Iterator[tuple[W, R]]:
         """For each week, in order: (week, its digest built by `pipeline.build_week`). With
@@ -320,6 +377,42 @@ class Preparer:
         finally:
             for _, future in pending:
                 future.cancel()
+
+    def _start_pool(self, for_files: bool) -> tuple[ProcessPoolExecutor, Summarizer | None]:
+        """A pool of forks of this process when that is safe (see `can_fork`), with the
+        ranker they are to share (for files): forks start in milliseconds and share,
+        copy-on-write, a ranker loaded and warmed once, here, instead of each starting an
+        interpreter and loading its own (~1.3 s of CPU a worker, more from an empty state,
+        whose caches each would build). Otherwise spawned: fresh interpreters."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ranker = None
+        if can_fork():
+            method = "fork"
+            if for_files:
+                ranker = self.shared_ranker()
+        else:
+            method = "spawn"
+        return ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=multiprocessing.get_context(method),
+            initializer=_start_worker, initargs=(self.config, os.getpid())), ranker
+
+    def shared_ranker(self) -> Summarizer:
+        """A Ranker of this config, loaded and warmed here (its compiled loops read from
+        numba's cache) for forked workers to inherit ready: the caller's if it is loaded
+        already, else a new one, dropped here once the workers have it. A worker's results
+        never depend on which (digest/rank/)."""
+        from .rank import Ranker
+
+        try:
+            ranker = getattr(self._ranker, "_ranker", self._ranker)  # a LazyRanker's
+            if not isinstance(ranker, Ranker):
+                ranker = Ranker(self.config)
+            ranker.summarize(WARM_UP_TEXT)
+        except Exception as exc:  # noqa: BLE001 - the program's problem, not a file's
+            raise WorkerError(f"the ranker cannot be loaded ({describe(exc)})") from exc
+        return ranker
 
     def drop_pool(self) -> None:
         """Stop a pool that failed: kill its workers, then wait for its manager thread.

@@ -168,6 +168,29 @@ def test_one_instance_per_state_folder(tmp_path):
         pass
 
 
+def test_a_forked_worker_does_not_keep_the_instance_lock(tmp_path):
+    """Workers may be forks of `digest run` (digest/workers.py): one still alive after its
+    parent is gone must not hold the state folder's lock."""
+    config = write_config(tmp_path)
+    with instance_lock(config):
+        ready_r, ready_w = os.pipe()
+        go_r, go_w = os.pipe()
+        child = os.fork()
+        if child == 0:  # the parent's lock is gone from here at once
+            os.write(ready_w, b"x")
+            os.read(go_r, 1)
+            os._exit(0)
+        os.read(ready_r, 1)
+    try:
+        with instance_lock(config):  # the parent let go; the live child holds nothing
+            pass
+    finally:
+        os.write(go_w, b"x")
+        os.waitpid(child, 0)
+        for fd in (ready_r, ready_w, go_r, go_w):
+            os.close(fd)
+
+
 def test_the_scheduler_has_the_inbox_and_weekly_jobs(tmp_path):
     config = write_config(tmp_path, "[schedule]\nscan_seconds = 30\ndigest_day = \"tue\"\n"
                                     "digest_time = \"07:15\"\nmisfire_grace_seconds = 7200\n")

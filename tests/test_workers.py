@@ -1,6 +1,6 @@
 """Ingest on every core: the pool's results are a serial run's, stores compared whole.
 
-Real worker processes (spawned, each with its own Ranker), real SQLite files, real folders.
+Real worker processes (forked, sharing the parent's Ranker, or spawned, each with its own), real SQLite files, real folders.
 Inputs: the seeds, a few dev-paper issues (../shared/dev, when present), a copy of one file
 and a binary one, so skipped and failed files are in the same ordered stream.
 """
@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from digest import pipeline
+from digest import workers as workers_module
 from digest.ingest import CLAIM_DIR, StabilityTracker, process_inbox
 from digest.schedule import store_ingestor
 from digest.store import open_store
-from digest.workers import Preparer, WorkerError
+from digest.workers import Preparer, WorkerError, prepare_file
 
 from .conftest import ROOT, SEEDS
 from .service_support import write_config
@@ -65,12 +66,22 @@ def dump(db: Path) -> dict[str, list[tuple]]:
         conn.close()
 
 
-def test_parallel_ingest_stores_exactly_what_a_serial_one_does(tmp_path):
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_parallel_ingest_stores_exactly_what_a_serial_one_does(tmp_path, monkeypatch, method):
+    """Workers forked from this process (sharing its ranker) or spawned (each loading its
+    own): either way, the serial run's store."""
+    monkeypatch.setattr(workers_module, "can_fork", lambda: method == "fork")
+    started = []
+    real_start = workers_module.Preparer._start_pool
+    monkeypatch.setattr(workers_module.Preparer, "_start_pool", lambda self, for_files: (
+        started.append(for_files) or real_start(self, for_files)))
     files = inputs(tmp_path / "in")
     stores = {}
     for workers in (1, 2):
         config = write_config(tmp_path / f"w{workers}")
         results = pipeline.ingest_paths(config, files, workers=workers)
+        if workers == 2:
+            assert started == [True]
         stores[workers] = (dump(Path(config.paths.state) / "digest.db"),
                            [(r.path.name, r.status, r.issue_id, r.articles) for r in results])
     serial, parallel = stores[1], stores[2]
@@ -82,6 +93,30 @@ def test_parallel_ingest_stores_exactly_what_a_serial_one_does(tmp_path):
     for table in TABLES:
         assert parallel[0][table] == serial[0][table], table
 
+
+
+def test_workers_are_forked_only_while_no_other_thread_runs():
+    import threading
+
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    try:
+        assert not workers_module.can_fork()  # a lock that thread holds would stay held
+    finally:
+        release.set()
+        thread.join()
+
+
+def test_warming_up_starts_the_workers_before_the_first_file(tmp_path):
+    config = write_config(tmp_path / "warm")
+    files = inputs(tmp_path / "in")[:2]
+    with Preparer(config, 2) as preparer:
+        preparer.warm()  # what `digest run` does while the inbox's files settle
+        assert preparer._pool is not None  # noqa: SLF001
+        results = list(preparer.map(files, lambda path: path))
+    assert [prepared.parsed.issue.sha256 for _, prepared in results] == [
+        prepare_file(path, pipeline.LazyRanker(config)).parsed.issue.sha256 for path in files]
 
 
 def test_weeks_built_on_workers_are_the_weeks_built_here(tmp_path):
@@ -226,6 +261,10 @@ def test_workers_leave_when_digest_ingest_is_killed(tmp_path):
         time.sleep(0.1)
         workers = _children(proc.pid)
     assert len(workers) >= 2, "the workers never started"
+    # Forks of `digest ingest` (no thread of its own, tqdm's monitor included), sharing its
+    # ranker: not fresh interpreters.
+    commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in workers]
+    assert not any(b"spawn_main" in command for command in commands), commands
     proc.kill()
     proc.wait()
     deadline = time.monotonic() + 10
@@ -259,7 +298,6 @@ class _AlwaysReady:
 
 
 def test_a_batch_is_handed_on_only_once_committed(tmp_path, monkeypatch):
-    from digest.workers import prepare_file
 
     config = write_config(tmp_path / "batch")
     files = sorted(SEEDS.glob("*.txt"))
@@ -293,6 +331,7 @@ import os, signal, sys, time
 from concurrent.futures import wait
 from digest.config import load_config
 from digest.workers import Preparer
+signal.signal(signal.SIGTERM, lambda signum, frame: None)  # as `digest run` does; forks inherit it
 config = load_config({str(config_path)!r})
 preparer = Preparer(config, 2)
 wait([preparer.submit({str(SEEDS / "missing.txt")!r}) for _ in range(2)])  # both workers up
@@ -324,7 +363,7 @@ def test_workers_killed_while_files_are_submitted_never_hang_the_exit(tmp_path):
     script = f"""
 import os, signal
 from digest.config import load_config
-from digest.workers import Preparer, WorkerError
+from digest.workers import Preparer, WorkerError, prepare_file
 
 def main():
     config = load_config({str(config_path)!r})
