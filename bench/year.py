@@ -138,52 +138,43 @@ def write_config(folder: Path, workers: int | None) -> Path:
     return config
 
 
-def tree_pss(root: int) -> int:
-    """PSS of `root` and all its descendants, in KiB: pages shared by forked workers counted
-    once among them, where RSS counts them in each."""
-    total, stack = 0, [root]
+def process_tree(root: int) -> list[int]:
+    """`root` and all its descendants (children by /proc), those still alive."""
+    found, stack = [], [root]
     while stack:
         pid = stack.pop()
+        found.append(pid)
         try:
-            with open(f"/proc/{pid}/smaps_rollup") as fh:
-                total += next((int(line.split()[1]) for line in fh
-                               if line.startswith("Pss:")), 0)
             for task in os.listdir(f"/proc/{pid}/task"):
                 with open(f"/proc/{pid}/task/{task}/children") as fh:
                     stack += [int(c) for c in fh.read().split()]
         except OSError:
             pass
-    return total
+    return found
+
+
+def _proc_kib(path: str, field: str) -> int:
+    """The KiB figure of `field` in a /proc file (0 if the process is gone)."""
+    try:
+        with open(path) as fh:
+            for line in fh:
+                if line.startswith(field):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_pss(root: int) -> int:
+    """PSS of `root` and all its descendants, in KiB: pages shared by forked workers counted
+    once among them, where RSS counts them in each."""
+    return sum(_proc_kib(f"/proc/{pid}/smaps_rollup", "Pss:") for pid in process_tree(root))
 
 
 def tree_rss(root: int) -> tuple[int, int]:
     """(RSS of `root`, RSS of `root` and all its descendants), in KiB, from /proc."""
-    def children(pid: int) -> list[int]:
-        found = []
-        try:
-            for task in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{task}/children") as fh:
-                    found += [int(c) for c in fh.read().split()]
-        except OSError:
-            pass
-        return found
-
-    def rss(pid: int) -> int:
-        try:
-            with open(f"/proc/{pid}/status") as fh:
-                for line in fh:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
-
-    own, total, stack = rss(root), 0, [root]
-    while stack:
-        pid = stack.pop()
-        total += rss(pid)
-        stack += children(pid)
-    return own, total
+    own = _proc_kib(f"/proc/{root}/status", "VmRSS:")
+    return own, sum(_proc_kib(f"/proc/{pid}/status", "VmRSS:") for pid in process_tree(root))
 
 
 def own_cpu(pid: int) -> float:

@@ -188,6 +188,23 @@ def _round12(value: float) -> float:
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
+def _close_round(x, last, teleport, spread, dangling) -> float:
+    """The end of a PageRank round, shared by the edge and dense forms: teleport and what the
+    dangling nodes held added to `x` in place; returns the L1 change from `last`."""
+    stuck = 0.0
+    for i in dangling:
+        stuck += last[i]
+    change = 0.0
+    for i in range(len(x)):
+        value = x[i] + teleport[i]
+        if len(dangling):
+            value += stuck * spread[i]
+        x[i] = value
+        change += abs(value - last[i])
+    return change
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def edge_pagerank(n: int, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray,
                   personalization: np.ndarray, alpha: float, tol: float) -> np.ndarray:
     """Personalised PageRank of a symmetric graph given as an edge list (row, col, weight;
@@ -227,16 +244,7 @@ def edge_pagerank(n: int, rows: np.ndarray, cols: np.ndarray, weights: np.ndarra
         else:
             for e in range(len(rows)):
                 x[rows[e]] += weights[e] * sent[cols[e]]
-        stuck = 0.0
-        for i in dangling:
-            stuck += last[i]
-        change = 0.0
-        for i in range(n):
-            value = x[i] + teleport[i]
-            if len(dangling):
-                value += stuck * spread[i]
-            x[i] = value
-            change += abs(value - last[i])
+        change = _close_round(x, last, teleport, spread, dangling)
         if rounds % _CHECK_EVERY == 0 and change < n * tol:
             break
     return x
@@ -279,16 +287,7 @@ def dense_pagerank(weights: np.ndarray, personalization: np.ndarray, alpha: floa
             row = by_source[j]
             for i in range(n):
                 x[i] += row[i] * sent
-        stuck = 0.0
-        for i in dangling:
-            stuck += last[i]
-        change = 0.0
-        for i in range(n):
-            value = x[i] + teleport[i]
-            if len(dangling):
-                value += stuck * spread[i]
-            x[i] = value
-            change += abs(value - last[i])
+        change = _close_round(x, last, teleport, spread, dangling)
         if rounds % _CHECK_EVERY == 0 and change < n * tol:
             break
     return x
