@@ -188,6 +188,24 @@ def _round12(value: float) -> float:
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
+def _walk_weights(out, personalization, alpha):
+    """The personalisation normalised (uniform when it sums to 0) and each node's alpha /
+    out-degree (0 for a node without edges), shared by the edge and dense forms."""
+    n = len(out)
+    total = 0.0
+    for i in range(n):
+        total += personalization[i]
+    p = np.empty(n)
+    for i in range(n):
+        p[i] = personalization[i] / total if total > 0 else 1.0 / n
+    share = np.zeros(n)
+    for i in range(n):
+        if out[i] > 0:
+            share[i] = alpha / out[i]
+    return p, share
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _close_round(x, last, teleport, spread, dangling) -> float:
     """The end of a PageRank round, shared by the edge and dense forms: teleport and what the
     dangling nodes held added to `x` in place; returns the L1 change from `last`."""
@@ -214,16 +232,7 @@ def edge_pagerank(n: int, rows: np.ndarray, cols: np.ndarray, weights: np.ndarra
     out = np.zeros(n)
     for e in range(len(rows)):
         out[rows[e]] += weights[e]
-    total = 0.0
-    for i in range(n):
-        total += personalization[i]
-    p = np.empty(n)
-    for i in range(n):
-        p[i] = personalization[i] / total if total > 0 else 1.0 / n
-    share = np.zeros(n)  # alpha / degree
-    for i in range(n):
-        if out[i] > 0:
-            share[i] = alpha / out[i]
+    p, share = _walk_weights(out, personalization, alpha)
     unweighted = True
     for e in range(len(rows)):
         unweighted = unweighted and weights[e] == 1.0
@@ -264,16 +273,7 @@ def dense_pagerank(weights: np.ndarray, personalization: np.ndarray, alpha: floa
     for j in range(n):
         for i in range(n):
             out[i] += by_source[j, i]
-    total = 0.0
-    for i in range(n):
-        total += personalization[i]
-    p = np.empty(n)
-    for i in range(n):
-        p[i] = personalization[i] / total if total > 0 else 1.0 / n
-    share = np.zeros(n)  # alpha / degree
-    for i in range(n):
-        if out[i] > 0:
-            share[i] = alpha / out[i]
+    p, share = _walk_weights(out, personalization, alpha)
     teleport = (1 - alpha) * p
     spread = alpha * p  # of what the dangling nodes hold
     dangling = np.flatnonzero(out == 0)
