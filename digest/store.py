@@ -254,6 +254,20 @@ def file_date_of(parsed: ParsedIssue, mtime: dt.datetime | None, tz: ZoneInfo,
     return moment_to_date(mtime, tz) or today
 
 
+def _add_candidates(rows: list[tuple], document_counts: dict[str, int], article_id: int,
+                    candidates: Sequence[KeywordCandidate]) -> int:
+    """Appends an article's keyword candidates to `rows` and counts each distinct word once
+    in `document_counts` (the store's document frequencies); 1 if it had any, else 0."""
+    if not candidates:
+        return 0
+    words = [clean(word) for word, _, _ in candidates]
+    rows += [(article_id, i, word, score, prior)
+             for i, (word, (_, score, prior)) in enumerate(zip(words, candidates))]
+    for word in dict.fromkeys(words):
+        document_counts[word] = document_counts.get(word, 0) + 1
+    return 1
+
+
 def apply_migrations(conn: sqlite3.Connection,
                      migrations: Sequence[Migration] = MIGRATIONS) -> int:
     """Bring the schema up to date; returns the version. Safe to call from several processes."""
@@ -396,13 +410,8 @@ class Store:
                               for i, s in enumerate(summary.sentences)]
                 keywords += [(article_id, i, clean(word))
                              for i, word in enumerate(summary.keywords)]
-                if summary.candidates:
-                    words = [clean(word) for word, _, _ in summary.candidates]
-                    candidates += [(article_id, i, word, score, prior) for i, (word, (
-                        _, score, prior)) in enumerate(zip(words, summary.candidates))]
-                    for word in dict.fromkeys(words):
-                        document_counts[word] = document_counts.get(word, 0) + 1
-                    counted += 1
+                counted += _add_candidates(candidates, document_counts, article_id,
+                                           summary.candidates)
             conn.executemany(
                 "INSERT INTO key_sentences (article_id, position, sentence_index, text,"
                 " score) VALUES (?,?,?,?,?)", sentences)

@@ -25,7 +25,7 @@ from collections import Counter
 
 from ..model import DecodedText, IssueMeta, NonArticle, ParsedIssue
 from . import assemble, tagger
-from .lines import Line, is_page_header, read_lines
+from .lines import _SIGN_OFF, Line, is_page_header, read_lines
 from .rules import (complete_date, ends_sentence, match_dateline,  # noqa: F401 (public API)
                     split_glued_byline)
 from . import rules
@@ -151,7 +151,8 @@ def _byline_line(lines: list[Line], i: int) -> bool:
     return False
 
 
-_SIGN_OFF_ALONE = re.compile(r"^(?:据)?(?:新华社|本报|中新社)[\u4e00-\u9fff]{0,8}\d{1,2}月\d{1,2}日电[）)]?$")
+# the line features' sign-off (`新华社华沙4月25日电`), alone on its line, `据` allowed before it
+_SIGN_OFF_ALONE = re.compile(r"(?:据)?" + _SIGN_OFF.pattern)
 
 
 def _closes_story(lines: list[Line], i: int) -> bool:
