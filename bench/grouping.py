@@ -13,7 +13,8 @@ must find. Times `group_week` (merging, named themes, automatic themes) and `ren
 (tokenizer dictionary, scikit-learn import), best of --repeat runs. Also checks that the fast
 merging gives the same groups as the all-pairs method on the 500-article week, and prints
 `output_sha`, a hash of what `group_week` gave (each theme's name, label and stories with
-their printings, and 本周要点), to compare two versions' output on the same weeks.
+their printings, and 本周要点) and `render_sha`, one of the Markdown, HTML, text and feed
+entry, to compare two versions' output on the same weeks.
 Results go to bench/results/grouping.json.
 """
 
@@ -117,6 +118,9 @@ def timed(config, week):
             "stories": len(stories), "themes": len(themes),
             "other": sum(len(t.stories) for t in themes if t.name == "其他"),
             "output_sha": output_sha(themes),
+            "render_sha": hashlib.sha256("\0".join(
+                (rendered.markdown, rendered.html, rendered.text, rendered.feed_html)
+            ).encode()).hexdigest()[:16],
             "html_kib": round(len(rendered.html.encode()) / 1024)}
 
 

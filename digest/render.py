@@ -184,7 +184,7 @@ def md_escape(text: str | None) -> str:
     is one line, and what would open a list, quote or heading at its start is escaped too,
     since templates print it at the start of a line (`> {{ line|md }}`)."""
     text = " ".join(clean(text or "").split("\n")).lstrip(" \t")
-    text = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
+    text = _MD_SPECIAL.sub(r"\\\g<0>", text)
     return _MD_LINE_START.sub(
         lambda m: f"{m.group(3)}\\{m.group(4)}" if m.group(3) else "\\" + m.group(0), text)
 

@@ -175,6 +175,15 @@ def _lsa(matrix, dimensions: int):
 
     dims = min(dimensions, matrix.shape[0] - 1, matrix.shape[1] - 1)
     if dims >= 2 and matrix.shape[0] < matrix.shape[1]:
+        # Words none of these stories uses (the vocabulary is the whole week's, most of its
+        # stories were claimed by named themes) are zero rows of the transpose: they change
+        # neither its singular values nor the stories' vectors (the random draw is in the
+        # stories' dimension), but the range finder's LU and QR run over every row (1.9 to
+        # 0.6 s for 739 stories of a 48,000-word week).
+        used = np.flatnonzero(matrix.getnnz(axis=0) > 0)
+        if used.size > matrix.shape[0]:  # still the wide case, dims unchanged
+            matrix = matrix[:, used]
+    if dims >= 2 and matrix.shape[0] < matrix.shape[1]:
         # Fewer stories than words (the usual case): the SVD of the transpose has the same
         # singular vectors, and its randomized range finder works in the stories' smaller
         # dimension (1.3 s against 2.3 s for 4,000 stories and 48,000 words, busy machine).
