@@ -150,6 +150,10 @@ def test_claims_equal_the_rules_read_one_by_one():
         keywords = tuple(rng.choice(pieces)[: rng.randrange(1, 5)] for _ in range(rng.randrange(9)))
         arts.append(stored(text(rng.randrange(4)), text(rng.randrange(30)), keywords=keywords,
                            subtitle=text(2) if i % 5 == 0 else None))
+    # the week's letters are found over all bodies at once: empty bodies, a lone surrogate
+    # and a letter outside the BMP must not shift them between articles
+    arts += [stored("", ""), stored("安全", "\ud800安全生产安全生产"), stored("", "𠀀安全生产隐患"),
+             stored("", ""), stored("生产", "安全生产安全生产𠀀")]
     rules = DEFAULT_THEMES + (ThemeConfig("叠词", ["文明城市", "文明城市", "城"], exclude=["创"]),)
     expected = [_claim_by_definition(a, rules) for a in arts]
     assert claim_all(arts, rules) == expected
@@ -612,3 +616,23 @@ def test_similarity_zero_still_names_every_group(config):
     themes = group_week(arts, config)
     assert all(t.name for t in themes)
     assert len(articles_of(themes)) == 3
+
+
+def test_lsa_vectors_do_not_depend_on_words_the_stories_do_not_use():
+    """_lsa drops the week's words the clustered stories leave unused (zero columns): the
+    stories' vectors are those of the full matrix."""
+    import numpy as np
+    from scipy import sparse
+
+    from digest.themes.cluster import _lsa
+
+    rng = np.random.default_rng(3)
+    dense = rng.random((40, 300)) * (rng.random((40, 300)) < 0.05)
+    wide = np.zeros((40, 900))
+    wide[:, rng.choice(900, 300, replace=False)] = dense
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.preprocessing import normalize
+
+    svd = TruncatedSVD(10, random_state=0).fit(sparse.csr_matrix(wide.T))
+    reference = normalize(svd.components_.T * svd.singular_values_)
+    assert np.allclose(_lsa(sparse.csr_matrix(wide), 10), reference, atol=1e-9)
