@@ -15,6 +15,7 @@ half a page.
 from __future__ import annotations
 
 import contextlib
+import functools
 import datetime as dt
 import os
 import re
@@ -178,6 +179,7 @@ _MD_LINE_START = re.compile(r"^(?:([-+])(?=[ \t]|$|[- \t]*$)|(=)(?==*[ \t]*$)"
                             r"|(\d{1,9})([.)])(?=[ \t]|$))")
 
 
+@functools.lru_cache(maxsize=16384)  # a week repeats its papers, issues, dates and names
 def md_escape(text: str | None) -> str:
     """Backslash-escape what Markdown would read as markup (CommonMark allows it for any
     ASCII punctuation), so a headline like `<script>` or `*x*` stays literal text; the text
