@@ -282,59 +282,64 @@ def _distinct(values: np.ndarray) -> np.ndarray:
 
 class _Occurrences:
     """Every (bigram, line) of the window lines once, sorted by bigram then line: each bigram's
-    lines in order, so the line a bigram was last seen on before a line, and next after it,
-    are neighbours in one array. The window signals below are counts over these, in numpy
-    for the whole issue at once, not unions of per-line sets (the same numbers)."""
+    lines in order, so how far above a line a bigram was last seen, and how far below it is
+    seen next, are differences of neighbours in one array. The window signals are counts
+    over these, in numpy for the whole issue at once, not unions of per-line sets (the same
+    numbers)."""
 
     def __init__(self, texts: list[str], window: list[int]):
         n = len(texts)
         units = np.frombuffer("\n".join(texts).encode("utf-32-le"), dtype=np.uint32)
         breaks = units == 10
         line = np.cumsum(breaks) - breaks  # the line each character is on
-        in_window = np.zeros(n, dtype=bool)
-        in_window[window] = True
-        at = np.flatnonzero(~breaks[:-1] & ~breaks[1:] & in_window[line[:-1]])
+        pair = ~breaks[:-1] & ~breaks[1:]
+        if len(window) < n:
+            in_window = np.zeros(n, dtype=bool)
+            in_window[window] = True
+            pair &= in_window[line[:-1]]
+        at = np.flatnonzero(pair)
         gram = units[at].astype(np.int64) << 21 | units[at + 1]  # code points fit in 21 bits
         if n >= 1 << 21:  # gram * n would not fit in 63 bits: number the bigrams first
             gram = np.searchsorted(_distinct(gram), gram).astype(np.int64)
-        keys = _distinct(gram * n + line[at])
-        self.n, self.keys = n, keys
-        self.gram, self.line = keys // n, keys % n
+        self.n = n
+        self.keys = keys = _distinct(gram * n + line[at])
+        self.gram, self.line = np.divmod(keys, n)
         m = len(keys)
         same = self.gram[1:] == self.gram[:-1]  # element k and k + 1 are one bigram's
-        self.prev = np.full(m, -_FAR, dtype=np.int64)
-        self.prev[1:][same] = self.line[:-1][same]
-        self.next = np.full(m, _FAR, dtype=np.int64)
-        self.next[:-1][same] = self.line[1:][same]
-        self.next2 = np.full(m, _FAR, dtype=np.int64)  # the next but one
-        if m > 2:
-            same2 = same[1:] & same[:-1]
-            self.next2[:-2][same2] = self.line[2:][same2]
+        # the lines from each occurrence to its bigram's next one (_FAR: none)
+        self.ahead = ahead = np.full(m + 1, _FAR, dtype=np.int64)
+        ahead[:m - 1] = np.where(same, self.line[1:] - self.line[:-1], _FAR) if m else []
+        self.back = np.minimum(np.concatenate(([_FAR], ahead[:m - 1])), _WIDE + 1)[:m]
         starts = np.flatnonzero(np.concatenate(([True], ~same))) if m else np.zeros(0, np.int64)
         sizes = np.diff(np.append(starts, m))
         self.lines_with = np.repeat(sizes, sizes)  # the number of window lines with each's bigram
 
-    def seen_before(self, mask) -> np.ndarray:
-        """[line, t]: the masked bigrams of a line not on any of the t lines above it, for
+    def seen_before(self, mask=None) -> np.ndarray:
+        """[line, t]: the (masked) bigrams of a line not on any of the t lines above it, for
         t = 0..8 (so t = 0: all of them)."""
-        line = self.line[mask]
-        gap = np.minimum(line - self.prev[mask], _WIDE + 1)
-        counts = np.bincount(line * (_WIDE + 2) + gap,
+        code = self.line * (_WIDE + 2) + self.back
+        counts = np.bincount(code if mask is None else code[mask],
                              minlength=self.n * (_WIDE + 2)).reshape(self.n, _WIDE + 2)
         return counts[:, ::-1].cumsum(axis=1)[:, ::-1][:, 1:]
 
-    def shared_across(self, mask, width: int) -> np.ndarray:
-        """[line]: the masked bigrams both on one of the `width` lines above a line and on one
-        of the `width` lines below it (the line itself not counted)."""
-        p, n1, n2 = self.line[mask], self.next[mask], self.next2[mask]
-        # a bigram on line p next seen on n1 is in both windows of each line between them
-        # that has both within reach; and in those of n1 itself if it is seen again in reach
-        lo, hi = np.maximum(p + 1, n1 - width), np.minimum(p + width, n1 - 1)
-        ok = lo <= hi
+    def shared_across(self, width: int, mask=None) -> np.ndarray:
+        """[line]: the (masked) bigrams both on one of the `width` lines above a line and on
+        one of the `width` lines below it (the line itself not counted)."""
+        ahead = self.ahead[:-1]
+        # a bigram on line p next seen `ahead` lines below is in both windows of each line
+        # between them that has both within reach
+        sel = (ahead <= 2 * width) & (ahead >= 2)
+        if mask is not None:
+            sel &= mask
+        p, gap = self.line[sel], ahead[sel]
+        lo, hi = p + np.maximum(1, gap - width), p + np.minimum(width, gap - 1)
         size = self.n + 1
-        diff = np.bincount(lo[ok], minlength=size) - np.bincount(hi[ok] + 1, minlength=size)
-        again = (n1 - p <= width) & (n2 - n1 <= width)
-        return np.cumsum(diff)[:self.n] + np.bincount(n1[again], minlength=size)[:self.n]
+        shared = np.cumsum(np.bincount(lo, minlength=size) - np.bincount(hi + 1, minlength=size))
+        # and in those of the line it is next seen on, if seen again within reach of that
+        again = (ahead <= width) & (self.ahead[1:] <= width)
+        if mask is not None:
+            again &= mask
+        return shared[:self.n] + np.bincount((self.line + ahead)[again], minlength=size)[:self.n]
 
 
 def _union_sizes(seen: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
@@ -357,23 +362,21 @@ def _window_signals(texts: list[str], short: list[int], window: list[int]) -> di
         return {}
     n = len(texts)
     occ = _Occurrences(texts, window)
-    everything = np.ones(len(occ.keys), dtype=bool)
     # rare: on at most max(3, 2%) of the window's lines; everywhere: on more than max(5, 10%)
     rare = occ.lines_with <= max(3, len(window) // 50)
     everywhere = occ.lines_with > max(5, len(window) // 10)
     s = np.asarray(short, dtype=np.int64)
-    seen = occ.seen_before(everything)
+    seen = occ.seen_before()
     own = seen[s, 0]
     before3 = _union_sizes(seen, np.maximum(0, s - 3), s)
     after3 = _union_sizes(seen, s + 1, np.minimum(n, s + 4))
-    shared3 = occ.shared_across(everything, 3)[s]
-    near = occ.next - occ.line
+    shared3 = occ.shared_across(3)[s]
     own_before3 = own - seen[s, 3]
-    own_after3 = np.bincount(occ.line[near <= 3], minlength=n)[s]
+    own_after3 = np.bincount(occ.line[occ.ahead[:-1] <= 3], minlength=n)[s]
     seen_rare = occ.seen_before(rare)
     before8 = _union_sizes(seen_rare, np.maximum(0, s - _WIDE), s)
     after8 = _union_sizes(seen_rare, s + 1, np.minimum(n, s + _WIDE + 1))
-    shared8 = occ.shared_across(rare, _WIDE)[s]
+    shared8 = occ.shared_across(_WIDE, rare)[s]
     # The topic shift: a short line's words (not those everywhere), on a body line (not a
     # short one) of the 8 above it, and of the 8 below it.
     is_short = np.zeros(n, dtype=bool)
