@@ -124,8 +124,11 @@ def _ending(text: str) -> str:
     return "char"
 
 
+_SMALL = ("0", "1", "2", "3")
+
+
 def _blank(n: int) -> str:
-    return str(min(n, 3))
+    return _SMALL[n] if n < 3 else "3"
 
 
 def _own(line: Line, doc: dict) -> dict[str, float | str]:
@@ -136,7 +139,7 @@ def _own(line: Line, doc: dict) -> dict[str, float | str]:
         "end": _ending(text),
         "bb": _blank(line.blank_before),
         "ba": _blank(line.blank_after),
-        "h": str(min(line.heading, 3)),
+        "h": _SMALL[min(line.heading, 3)],
         "ind": "1" if line.indent else "0",
     }
     # The indent only means something against the issue's habit: in an issue whose
@@ -144,9 +147,9 @@ def _own(line: Line, doc: dict) -> dict[str, float | str]:
     if doc["indented"] > 0.3:
         f["ind_rel"] = "in" if line.indent else "out"
     stops = text.count("。") + text.count("！") + text.count("？")
-    f["stops"] = str(min(stops, 3))
-    commas = sum(map(text.count, "，,；;"))
-    f["commas"] = str(min(commas, 3))
+    f["stops"] = _SMALL[min(stops, 3)]
+    commas = text.count("，") + text.count(",") + text.count("；") + text.count(";")
+    f["commas"] = _SMALL[min(commas, 3)]
     if " " in text or "\u3000" in text:
         f["space"] = "1"
     if rules.match_dateline(text) or _REPORTED.match(text):
@@ -419,22 +422,27 @@ _PREFIXED = {off: {k: f"{off:+d}:{k}" for k in _NEIGHBOUR_KEYS + ("len_end", "ed
              for off in _OFFSETS}
 
 
-def _seen_as(own: list[dict]) -> dict[int, list[list[tuple[str, str]]]]:
+def _seen_as(own: list[dict]) -> dict[int, list[dict[str, str]]]:
     """Each line's signals as its neighbour at each offset sees them. Most lines look
-    alike to a neighbour (a long body line ending in `。`), so each look is built once."""
-    out: dict[int, list[list[tuple[str, str]]]] = {off: [] for off in _OFFSETS}
-    built: dict[tuple, list[tuple[str, str]]] = {}
+    alike to a neighbour (a long body line ending in `。`), so each look is built once (as
+    dicts: what a line's features are updated from fastest)."""
+    out: dict[int, list[dict[str, str]]] = {off: [] for off in _OFFSETS}
+    appends = [out[off].append for off in _OFFSETS]
+    built: dict[tuple, list[dict[str, str]]] = {}
     for f in own:
         look = tuple(map(f.get, _NEIGHBOUR_KEYS))  # None where the line lacks the signal
-        for off in _OFFSETS:
-            items = built.get((off, look))
-            if items is None:
+        views = built.get(look)
+        if views is None:
+            views = []
+            for off in _OFFSETS:
                 names = _PREFIXED[off]
-                items = [(names[k], v) for k, v in zip(_NEIGHBOUR_KEYS, look) if v is not None]
+                items = {names[k]: v for k, v in zip(_NEIGHBOUR_KEYS, look) if v is not None}
                 if off in (-1, 1):
-                    items.append((names["len_end"], f"{f['len']}|{f['end']}"))
-                built[(off, look)] = items
-            out[off].append(items)
+                    items[names["len_end"]] = f"{f['len']}|{f['end']}"
+                views.append(items)
+            built[look] = views
+        for append, items in zip(appends, views):
+            append(items)
     return out
 
 
@@ -494,9 +502,9 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
     # each line's signals as its neighbours see them, built once, not four times
     seen_as = _seen_as(own)
     # the look of the line `off` away from each line, or the text's edge
-    edge = {off: [(_PREFIXED[off]["edge"], "1")] for off in _OFFSETS}
-    around = [[edge[off] if j < 0 or j >= n else seen_as[off][j] for j in range(off, n + off)]
-              for off in _OFFSETS]
+    edge = {off: {_PREFIXED[off]["edge"]: "1"} for off in _OFFSETS}
+    around = [([edge[off]] * -off + seen_as[off])[:n] if off < 0 else
+              (seen_as[off][off:] + [edge[off]] * off)[:n] for off in _OFFSETS]
     head = {"bias": 1.0, "layout": layout, "md": "1" if headings else "0"}
     short_set = set(short)
     md = head["md"]
