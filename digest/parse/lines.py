@@ -11,10 +11,10 @@ from __future__ import annotations
 import gc
 import re
 from bisect import bisect_left
-from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import chain
+
+import numpy as np
 
 from . import rules
 
@@ -124,8 +124,11 @@ def _ending(text: str) -> str:
     return "char"
 
 
+_SMALL = ("0", "1", "2", "3")
+
+
 def _blank(n: int) -> str:
-    return str(min(n, 3))
+    return _SMALL[n] if n < 3 else "3"
 
 
 def _own(line: Line, doc: dict) -> dict[str, float | str]:
@@ -136,7 +139,7 @@ def _own(line: Line, doc: dict) -> dict[str, float | str]:
         "end": _ending(text),
         "bb": _blank(line.blank_before),
         "ba": _blank(line.blank_after),
-        "h": str(min(line.heading, 3)),
+        "h": _SMALL[min(line.heading, 3)],
         "ind": "1" if line.indent else "0",
     }
     # The indent only means something against the issue's habit: in an issue whose
@@ -144,9 +147,9 @@ def _own(line: Line, doc: dict) -> dict[str, float | str]:
     if doc["indented"] > 0.3:
         f["ind_rel"] = "in" if line.indent else "out"
     stops = text.count("。") + text.count("！") + text.count("？")
-    f["stops"] = str(min(stops, 3))
-    commas = sum(map(text.count, "，,；;"))
-    f["commas"] = str(min(commas, 3))
+    f["stops"] = _SMALL[min(stops, 3)]
+    commas = text.count("，") + text.count(",") + text.count("；") + text.count(";")
+    f["commas"] = _SMALL[min(commas, 3)]
     if " " in text or "\u3000" in text:
         f["space"] = "1"
     if rules.match_dateline(text) or _REPORTED.match(text):
@@ -215,36 +218,6 @@ def _bigrams(text: str) -> set[int]:
     return grams
 
 
-def _union(sets: list[set[int]]) -> set[int]:
-    return set().union(*sets)
-
-
-def _bucket(a: set[int], b: set[int]) -> str:
-    if not a or not b:
-        return "none"
-    r = len(a & b) / min(len(a), len(b))
-    return "0" if r < 0.05 else "1" if r < 0.1 else "2" if r < 0.2 else "3" if r < 0.35 else "4"
-
-
-def _cohesion(grams: list, n: int, i: int, width: int = 3) -> tuple[str, str, str]:
-    """How much the text before a short line shares with the text after it, and with the
-    line itself: a new article changes the vocabulary, a section subhead does not."""
-    before = _union(grams[max(0, i - width):i])
-    after = _union(grams[i + 1:min(n, i + 1 + width)])
-    own = grams[i]
-    return _bucket(before, after), _bucket(own, before), _bucket(own, after)
-
-
-def _wide(rare: list, n: int, i: int, width: int = 8) -> str:
-    """The rare bigrams of the story above a short line against those of the text below."""
-    before = _union(rare[max(0, i - width):i])
-    after = _union(rare[i + 1:min(n, i + 1 + width)])
-    if len(before) < 10 or len(after) < 10:
-        return "none"
-    r = len(before & after) / min(len(before), len(after))
-    return "0" if r < 0.03 else "1" if r < 0.06 else "2" if r < 0.1 else "3" if r < 0.2 else "4"
-
-
 def _parallel(texts: list[str], grams: list, short: list[int]) -> set[int]:
     """Section subheads come in families (`政绩观的本源是世界观` / `政绩观映照的是人生观`),
     a story's headline stands alone: the short lines sharing a start or many bigrams
@@ -279,70 +252,165 @@ def _gaps(short: list[int]) -> dict[int, tuple[str, str]]:
     return gaps
 
 
-_GROUP = 1024  # lines counted together: a count of up to ~150,000 bigrams
-
-
-def _frequent(sets: list[set[int]], common: int) -> set[int]:
-    """The bigrams in more than `common` of the sets."""
-    return set(_frequent_counts(sets, common))
-
-
-def _frequent_counts(sets: list[set[int]], common: int) -> dict[int, int]:
-    """The bigrams in more than `common` of the sets, with the number of sets they are in.
-    Counted in groups of lines, each count small enough to stay in the CPU's caches (one
-    count over a long issue's million bigrams is several times slower a bigram): a bigram in
-    more than `common` sets is in more than common / groups of some group's sets, so only
-    those are summed."""
-    groups = [sets[k:k + _GROUP] for k in range(0, len(sets), _GROUP)] or [[]]
-    counts = [Counter(chain.from_iterable(group)) for group in groups]
-    if len(counts) == 1:
-        return {gram: n for gram, n in counts[0].items() if n > common}
-    k = len(counts)
-    candidates: set[int] = set()
-    for count in counts:
-        candidates.update(gram for gram, n in count.items() if n * k > common)
-    totals = {gram: sum(count.get(gram, 0) for count in counts) for gram in candidates}
-    return {gram: n for gram, n in totals.items() if n > common}
-
-
-def _rare(grams: list, window: list[int]) -> tuple[list, set[int]]:
-    """Each window line's bigrams without those common all over the issue (`发展`, `我们`),
-    counted once for the whole issue: in more than max(3, 2%) of the window's lines; and
-    the bigrams in more than max(5, 10%) of them (words that name no subject, for
-    `_topic_shift`)."""
-    common = max(3, len(window) // 50)
-    counts = _frequent_counts([grams[j] for j in window], common)
-    frequent = counts.keys()
-    limit = max(5, len(window) // 10)  # never below `common`: a subset of `counts`
-    everywhere = {gram for gram, n in counts.items() if n > limit}
-    rare: list = [None] * len(grams)
-    for j in window:
-        # a copy less the few frequent ones: cheaper than building the difference anew
-        line_rare = grams[j].copy()
-        line_rare.difference_update(grams[j] & frequent)
-        rare[j] = line_rare
-    return rare, everywhere
-
-
-def _topic_shift(grams: list, body: list, everywhere: set[int], n: int, i: int,
-                 width: int = 8) -> str:
-    """How much more of a short line's own words the text below it uses than the text
-    above: a headline names what its story is about (its words recur below it, not in the
-    story above), a subhead names one section of the story it stands in. Only the body
-    lines either side count (not a neighbouring headline's words), and words on more than a
-    tenth of the issue's lines (`发展`, `我们`) say nothing either way."""
-    own = grams[i] - everywhere
-    if len(own) < 3:
+def _ratio_bucket(shared: int, a: int, b: int) -> str:
+    """How much two sets of `a` and `b` bigrams share, `shared` of them in both."""
+    if not a or not b:
         return "none"
-    below, above = body[i + 1:min(n, i + 1 + width)], body[max(0, i - width):i]
-    if not any(below) or not any(above):
-        return "none"  # a change of subject needs text on both sides
-    # the few words of the short line looked up in each body line, not the lines' union
-    after = len(set().union(*(own & gs for gs in below)))
-    before = len(set().union(*(own & gs for gs in above)))
-    shift = (after - before) / len(own)
+    r = shared / min(a, b)
+    return "0" if r < 0.05 else "1" if r < 0.1 else "2" if r < 0.2 else "3" if r < 0.35 else "4"
+
+
+def _wide_bucket(shared: int, before: int, after: int) -> str:
+    if before < 10 or after < 10:
+        return "none"
+    r = shared / min(before, after)
+    return "0" if r < 0.03 else "1" if r < 0.06 else "2" if r < 0.1 else "3" if r < 0.2 else "4"
+
+
+def _shift_bucket(after: int, before: int, own: int) -> str:
+    shift = (after - before) / own
     return "neg" if shift < 0 else "0" if shift < 0.2 else "2" if shift < 0.4 else \
         "4" if shift < 0.6 else "6"
+
+
+_FAR = 1 << 40  # the line of an occurrence that is not there (before the first, after the last)
+_WIDE = 8  # the widest window a short line reads either side
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """`np.unique`, sorted: numpy 2's own hashes first and is ~50x slower on a million ints."""
+    values = np.sort(values)
+    return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
+
+
+class _Occurrences:
+    """Every (bigram, line) of the window lines once, sorted by bigram then line: each bigram's
+    lines in order, so how far above a line a bigram was last seen, and how far below it is
+    seen next, are differences of neighbours in one array. The window signals are counts
+    over these, in numpy for the whole issue at once, not unions of per-line sets (the same
+    numbers)."""
+
+    def __init__(self, texts: list[str], window: list[int]):
+        n = len(texts)
+        units = np.frombuffer("\n".join(texts).encode("utf-32-le"), dtype=np.uint32)
+        breaks = units == 10
+        line = np.cumsum(breaks) - breaks  # the line each character is on
+        pair = ~breaks[:-1] & ~breaks[1:]
+        if len(window) < n:
+            in_window = np.zeros(n, dtype=bool)
+            in_window[window] = True
+            pair &= in_window[line[:-1]]
+        at = np.flatnonzero(pair)
+        gram = units[at].astype(np.int64) << 21 | units[at + 1]  # code points fit in 21 bits
+        if n >= 1 << 21:  # gram * n would not fit in 63 bits: number the bigrams first
+            gram = np.searchsorted(_distinct(gram), gram).astype(np.int64)
+        self.n = n
+        self.keys = keys = _distinct(gram * n + line[at])
+        self.gram, self.line = np.divmod(keys, n)
+        m = len(keys)
+        same = self.gram[1:] == self.gram[:-1]  # element k and k + 1 are one bigram's
+        # the lines from each occurrence to its bigram's next one (_FAR: none)
+        self.ahead = ahead = np.full(m + 1, _FAR, dtype=np.int64)
+        ahead[:m - 1] = np.where(same, self.line[1:] - self.line[:-1], _FAR) if m else []
+        self.back = np.minimum(np.concatenate(([_FAR], ahead[:m - 1])), _WIDE + 1)[:m]
+        starts = np.flatnonzero(np.concatenate(([True], ~same))) if m else np.zeros(0, np.int64)
+        sizes = np.diff(np.append(starts, m))
+        self.lines_with = np.repeat(sizes, sizes)  # the number of window lines with each's bigram
+
+    def seen_before(self, mask=None) -> np.ndarray:
+        """[line, t]: the (masked) bigrams of a line not on any of the t lines above it, for
+        t = 0..8 (so t = 0: all of them)."""
+        code = self.line * (_WIDE + 2) + self.back
+        counts = np.bincount(code if mask is None else code[mask],
+                             minlength=self.n * (_WIDE + 2)).reshape(self.n, _WIDE + 2)
+        return counts[:, ::-1].cumsum(axis=1)[:, ::-1][:, 1:]
+
+    def shared_across(self, width: int, mask=None) -> np.ndarray:
+        """[line]: the (masked) bigrams both on one of the `width` lines above a line and on
+        one of the `width` lines below it (the line itself not counted)."""
+        ahead = self.ahead[:-1]
+        # a bigram on line p next seen `ahead` lines below is in both windows of each line
+        # between them that has both within reach
+        sel = (ahead <= 2 * width) & (ahead >= 2)
+        if mask is not None:
+            sel &= mask
+        p, gap = self.line[sel], ahead[sel]
+        lo, hi = p + np.maximum(1, gap - width), p + np.minimum(width, gap - 1)
+        size = self.n + 1
+        shared = np.cumsum(np.bincount(lo, minlength=size) - np.bincount(hi + 1, minlength=size))
+        # and in those of the line it is next seen on, if seen again within reach of that
+        again = (ahead <= width) & (self.ahead[1:] <= width)
+        if mask is not None:
+            again &= mask
+        return shared[:self.n] + np.bincount((self.line + ahead)[again], minlength=size)[:self.n]
+
+
+def _union_sizes(seen: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """The number of distinct bigrams on lines start..stop - 1 (at most `_WIDE` lines): each
+    line adds those not on any line of the window above it."""
+    total = np.zeros(len(start), dtype=np.int64)
+    last = len(seen) - 1
+    for t in range(_WIDE):
+        p = start + t
+        total += np.where(p < stop, seen[np.minimum(p, last), t], 0)
+    return total
+
+
+def _window_signals(texts: list[str], short: list[int], window: list[int]) -> dict[int, tuple]:
+    """For each short line, how the text around it hangs together: (coh, coh_prev, coh_next)
+    over 3 lines either side (all bigrams), coh_wide over 8 lines either side (the issue's
+    rare bigrams), and the topic shift of its own words (see `_topic_shift_plain` in
+    tests/test_fast_paths.py for the same signals as plain set unions)."""
+    if not short:
+        return {}
+    n = len(texts)
+    occ = _Occurrences(texts, window)
+    # rare: on at most max(3, 2%) of the window's lines; everywhere: on more than max(5, 10%)
+    rare = occ.lines_with <= max(3, len(window) // 50)
+    everywhere = occ.lines_with > max(5, len(window) // 10)
+    s = np.asarray(short, dtype=np.int64)
+    seen = occ.seen_before()
+    own = seen[s, 0]
+    before3 = _union_sizes(seen, np.maximum(0, s - 3), s)
+    after3 = _union_sizes(seen, s + 1, np.minimum(n, s + 4))
+    shared3 = occ.shared_across(3)[s]
+    own_before3 = own - seen[s, 3]
+    own_after3 = np.bincount(occ.line[occ.ahead[:-1] <= 3], minlength=n)[s]
+    seen_rare = occ.seen_before(rare)
+    before8 = _union_sizes(seen_rare, np.maximum(0, s - _WIDE), s)
+    after8 = _union_sizes(seen_rare, s + 1, np.minimum(n, s + _WIDE + 1))
+    shared8 = occ.shared_across(_WIDE, rare)[s]
+    # The topic shift: a short line's words (not those everywhere), on a body line (not a
+    # short one) of the 8 above it, and of the 8 below it.
+    is_short = np.zeros(n, dtype=bool)
+    is_short[s] = True
+    body_key = occ.keys[~is_short[occ.line]]
+    worded = np.zeros(n + 1, dtype=np.int64)  # body lines with a bigram, before each line
+    worded[1:] = np.cumsum((seen[:, 0] > 0) & ~is_short)
+    words = is_short[occ.line] & ~everywhere
+    key, line = occ.keys[words], occ.line[words]
+    k = np.searchsorted(body_key, key, side="right")
+    below_key = np.append(body_key, _FAR)[k]  # the bigram's next body line, if in reach
+    found_below = (below_key - key <= _WIDE) & (below_key // n == key // n)
+    above_key = np.append(body_key, -_FAR)[k - 1]  # k - 1 = -1: the appended far one
+    found_above = (key - above_key <= _WIDE) & (above_key // n == key // n)
+    own_words = np.bincount(line, minlength=n)[s]
+    words_below = np.bincount(line[found_below], minlength=n)[s]
+    words_above = np.bincount(line[found_above], minlength=n)[s]
+    body_below = worded[np.minimum(n, s + _WIDE + 1)] - worded[s + 1]
+    body_above = worded[s] - worded[np.maximum(0, s - _WIDE)]
+    out: dict[int, tuple] = {}
+    for row in zip(short, *(a.tolist() for a in (
+            own, before3, after3, shared3, own_before3, own_after3, before8, after8, shared8,
+            own_words, words_below, words_above, body_below, body_above))):
+        (i, n_own, b3, a3, sh3, ob3, oa3, b8, a8, sh8, ow, wb, wa, bb, ab) = row
+        if ow < 3 or not bb or not ab:
+            shift = "none"
+        else:
+            shift = _shift_bucket(wb, wa, ow)
+        out[i] = (_ratio_bucket(sh3, b3, a3), _ratio_bucket(ob3, n_own, b3),
+                  _ratio_bucket(oa3, n_own, a3), _wide_bucket(sh8, b8, a8), shift)
+    return out
 
 
 # The neighbour signals a line borrows from the two lines either side, with their names
@@ -354,22 +422,27 @@ _PREFIXED = {off: {k: f"{off:+d}:{k}" for k in _NEIGHBOUR_KEYS + ("len_end", "ed
              for off in _OFFSETS}
 
 
-def _seen_as(own: list[dict]) -> dict[int, list[list[tuple[str, str]]]]:
+def _seen_as(own: list[dict]) -> dict[int, list[dict[str, str]]]:
     """Each line's signals as its neighbour at each offset sees them. Most lines look
-    alike to a neighbour (a long body line ending in `。`), so each look is built once."""
-    out: dict[int, list[list[tuple[str, str]]]] = {off: [] for off in _OFFSETS}
-    built: dict[tuple, list[tuple[str, str]]] = {}
+    alike to a neighbour (a long body line ending in `。`), so each look is built once (as
+    dicts: what a line's features are updated from fastest)."""
+    out: dict[int, list[dict[str, str]]] = {off: [] for off in _OFFSETS}
+    appends = [out[off].append for off in _OFFSETS]
+    built: dict[tuple, list[dict[str, str]]] = {}
     for f in own:
         look = tuple(map(f.get, _NEIGHBOUR_KEYS))  # None where the line lacks the signal
-        for off in _OFFSETS:
-            items = built.get((off, look))
-            if items is None:
+        views = built.get(look)
+        if views is None:
+            views = []
+            for off in _OFFSETS:
                 names = _PREFIXED[off]
-                items = [(names[k], v) for k, v in zip(_NEIGHBOUR_KEYS, look) if v is not None]
+                items = {names[k]: v for k, v in zip(_NEIGHBOUR_KEYS, look) if v is not None}
                 if off in (-1, 1):
-                    items.append((names["len_end"], f"{f['len']}|{f['end']}"))
-                built[(off, look)] = items
-            out[off].append(items)
+                    items[names["len_end"]] = f"{f['len']}|{f['end']}"
+                views.append(items)
+            built[look] = views
+        for append, items in zip(appends, views):
+            append(items)
     return out
 
 
@@ -420,22 +493,20 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
     for i in short:
         window_set.update(range(max(0, i - 8), min(n, i + 9)))
     window = sorted(window_set)
-    grams: list = [None] * n
-    for j in window:
-        grams[j] = _bigrams(texts[j])
+    grams: list = [None] * n  # the short lines' own, for `_parallel`
+    for i in short:
+        grams[i] = _bigrams(texts[i])
     parallel = _parallel(texts, grams, short)
     gaps = _gaps(short)
-    rare, everywhere = _rare(grams, window)
+    signals = _window_signals(texts, short, window)
     # each line's signals as its neighbours see them, built once, not four times
     seen_as = _seen_as(own)
     # the look of the line `off` away from each line, or the text's edge
-    edge = {off: [(_PREFIXED[off]["edge"], "1")] for off in _OFFSETS}
-    around = [[edge[off] if j < 0 or j >= n else seen_as[off][j] for j in range(off, n + off)]
-              for off in _OFFSETS]
+    edge = {off: {_PREFIXED[off]["edge"]: "1"} for off in _OFFSETS}
+    around = [([edge[off]] * -off + seen_as[off])[:n] if off < 0 else
+              (seen_as[off][off:] + [edge[off]] * off)[:n] for off in _OFFSETS]
     head = {"bias": 1.0, "layout": layout, "md": "1" if headings else "0"}
     short_set = set(short)
-    no_words: frozenset = frozenset()
-    body_grams = [no_words if j in short_set or gs is None else gs for j, gs in enumerate(grams)]
     md = head["md"]
 
     out: list[dict[str, float | str]] = []
@@ -453,14 +524,14 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
         if i == 0:
             feats["first"] = "1"
         if i in short_set:
-            ba, sb, sa = _cohesion(grams, n, i)
+            ba, sb, sa, wide, shift = signals[i]
             feats["coh"] = ba
             feats["coh_prev"] = sb
             feats["coh_next"] = sa
             feats["coh_pn"] = f"{sb}|{sa}"
             feats["parallel"] = "1" if i in parallel else "0"
-            feats["coh_wide"] = _wide(rare, n, i)
-            feats["shift"] = _topic_shift(grams, body_grams, everywhere, n, i)
+            feats["coh_wide"] = wide
+            feats["shift"] = shift
             # its own weight per layout: where every line stands between blank lines,
             # the change of subject is about all that tells a headline from a subhead
             feats["shift_lay"] = f"{layout}{md}|{feats['shift']}"
