@@ -345,6 +345,43 @@ def _topic_shift(grams: list, body: list, everywhere: set[int], n: int, i: int,
         "4" if shift < 0.6 else "6"
 
 
+def _page_shifts(texts: list[str], grams: list, short: list[int], is_body: list[bool],
+                 pages: list[int], everywhere: set[int], width: int = 40) -> dict[int, str]:
+    """`_topic_shift` over the story's whole stretch: the body text of up to `width` lines
+    either side of a short line, not past a page header. Eight lines are one section of an
+    essay; a section's subhead names a thread of the essay above it too, a new essay's
+    headline shares little with the essay before it (学习时报's blank layout prints nothing
+    else between them). Each of the short line's words is looked up in one joined text of
+    the issue's body lines, between the offsets of the window, so nothing is copied."""
+    n = len(texts)
+    joined = "\n".join(t if b else "" for t, b in zip(texts, is_body))
+    offsets = [0] * (n + 1)
+    pos = 0
+    for j, t in enumerate(texts):
+        offsets[j] = pos
+        pos += (len(t) if is_body[j] else 0) + 1
+    offsets[n] = pos
+    out: dict[int, str] = {}
+    for i in short:
+        own = grams[i] - everywhere
+        if len(own) < 3:
+            out[i] = "none"
+            continue
+        k = bisect_left(pages, i)  # the page headers before i are pages[:k]
+        lo = max(i - width, pages[k - 1] + 1 if k else 0)
+        hi = min(i + width, pages[k] - 1 if k < len(pages) else n - 1)
+        a0, a1, b0, b1 = offsets[lo], offsets[i], offsets[i + 1], offsets[hi + 1]
+        before = after = 0
+        for gram in own:
+            word = chr(gram & 0xFFFFFFFF) + chr(gram >> 32)
+            before += joined.find(word, a0, a1) >= 0
+            after += joined.find(word, b0, b1) >= 0
+        shift = (after - before) / len(own)
+        out[i] = "neg" if shift < 0 else "0" if shift < 0.2 else "2" if shift < 0.4 else \
+            "4" if shift < 0.6 else "6"
+    return out
+
+
 # The neighbour signals a line borrows from the two lines either side, with their names
 # prefixed once here rather than for every line.
 _NEIGHBOUR_KEYS = ("len", "end", "ind", "h", "bb", "dateline", "byline", "paren", "page",
@@ -437,6 +474,9 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
     no_words: frozenset = frozenset()
     body_grams = [no_words if j in short_set or gs is None else gs for j, gs in enumerate(grams)]
     md = head["md"]
+    pages = [j for j, f in enumerate(own) if "page" in f]
+    page_shift = _page_shifts(texts, grams, short, [j not in short_set for j in range(n)],
+                              pages, everywhere)
 
     out: list[dict[str, float | str]] = []
     for i, f, m2, m1, p1, p2 in zip(range(n), own, *around):
@@ -465,6 +505,8 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
             # the change of subject is about all that tells a headline from a subhead
             feats["shift_lay"] = f"{layout}{md}|{feats['shift']}"
             feats["gap_prev"], feats["gap_next"] = gaps[i]
+            feats["shift_page"] = page_shift[i]
+            feats["shift_pl"] = f"{page_shift[i]}|{feats['shift']}"
         if i < 12:
             feats["top"] = "1"
         out.append(feats)
