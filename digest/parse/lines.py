@@ -345,6 +345,14 @@ def _topic_shift(grams: list, body: list, everywhere: set[int], n: int, i: int,
         "4" if shift < 0.6 else "6"
 
 
+def _word(gram: int | str) -> str:
+    """The two characters of a `_bigrams` entry (the plain-string reference of the tests
+    passes through)."""
+    if isinstance(gram, str):
+        return gram
+    return chr(gram & 0xFFFFFFFF) + chr(gram >> 32)
+
+
 def _page_shifts(texts: list[str], grams: list, short: list[int], is_body: list[bool],
                  pages: list[int], everywhere: set[int], width: int = 40) -> dict[int, str]:
     """`_topic_shift` over the story's whole stretch: the body text of up to `width` lines
@@ -371,9 +379,12 @@ def _page_shifts(texts: list[str], grams: list, short: list[int], is_body: list[
         lo = max(i - width, pages[k - 1] + 1 if k else 0)
         hi = min(i + width, pages[k] - 1 if k < len(pages) else n - 1)
         a0, a1, b0, b1 = offsets[lo], offsets[i], offsets[i + 1], offsets[hi + 1]
+        if a1 - a0 <= i - lo or b1 - b0 <= hi - i:
+            out[i] = "none"  # no body line on one side (each other line is one "\n")
+            continue
         before = after = 0
         for gram in own:
-            word = chr(gram & 0xFFFFFFFF) + chr(gram >> 32)
+            word = _word(gram)
             before += joined.find(word, a0, a1) >= 0
             after += joined.find(word, b0, b1) >= 0
         shift = (after - before) / len(own)
@@ -506,7 +517,6 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
             feats["shift_lay"] = f"{layout}{md}|{feats['shift']}"
             feats["gap_prev"], feats["gap_next"] = gaps[i]
             feats["shift_page"] = page_shift[i]
-            feats["shift_pl"] = f"{page_shift[i]}|{feats['shift']}"
         if i < 12:
             feats["top"] = "1"
         out.append(feats)
