@@ -14,7 +14,7 @@ from bisect import bisect_left
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import chain
+from itertools import accumulate, chain
 
 from . import rules
 
@@ -363,12 +363,7 @@ def _page_shifts(texts: list[str], grams: list, short: list[int], is_body: list[
     the issue's body lines, between the offsets of the window, so nothing is copied."""
     n = len(texts)
     joined = "\n".join(t if b else "" for t, b in zip(texts, is_body))
-    offsets = [0] * (n + 1)
-    pos = 0
-    for j, t in enumerate(texts):
-        offsets[j] = pos
-        pos += (len(t) if is_body[j] else 0) + 1
-    offsets[n] = pos
+    offsets = [0, *accumulate(len(t) + 1 if b else 1 for t, b in zip(texts, is_body))]
     out: dict[int, str] = {}
     for i in short:
         own = grams[i] - everywhere
