@@ -111,15 +111,60 @@ def reference_bigrams(text: str) -> set[str]:
     return {text[k:k + 2] for k in range(len(text) - 1)}
 
 
-def reference_rare(grams: list, window: list[int]) -> tuple[list, set]:
+def _plain_union(sets) -> set:
+    return set().union(*sets)
+
+
+def _plain_bucket(a: set, b: set) -> str:
+    if not a or not b:
+        return "none"
+    r = len(a & b) / min(len(a), len(b))
+    return "0" if r < 0.05 else "1" if r < 0.1 else "2" if r < 0.2 else "3" if r < 0.35 else "4"
+
+
+def reference_window_signals(texts: list[str], short: list[int], window: list[int]):
+    """`lines._window_signals` as plain set unions per short line (the parser's code before
+    it counted them in numpy): cohesion over 3 lines, the rare bigrams' cohesion over 8, the
+    topic shift over the 8 body lines either side, and the bigrams on more than max(5, 10%)
+    of the window lines."""
+    n = len(texts)
+    grams: list = [None] * n
+    for j in window:
+        grams[j] = reference_bigrams(texts[j])
     df: dict = {}
     for j in window:
         for gram in grams[j]:
             df[gram] = df.get(gram, 0) + 1
-    common = max(3, len(window) // 50)
-    frequent = {gram for gram, count in df.items() if count > common}
-    everywhere = {gram for gram, count in df.items() if count > max(5, len(window) // 10)}
-    return [None if g is None else g - frequent for g in grams], everywhere
+    frequent = {g for g, c in df.items() if c > max(3, len(window) // 50)}
+    everywhere = {g for g, c in df.items() if c > max(5, len(window) // 10)}
+    rare = [None if g is None else g - frequent for g in grams]
+    short_set = set(short)
+    body = [set() if j in short_set or g is None else g for j, g in enumerate(grams)]
+    out = {}
+    for i in short:
+        before = _plain_union(grams[max(0, i - 3):i])
+        after = _plain_union(grams[i + 1:min(n, i + 4)])
+        coh = (_plain_bucket(before, after), _plain_bucket(grams[i], before),
+               _plain_bucket(grams[i], after))
+        wb = _plain_union(rare[max(0, i - 8):i])
+        wa = _plain_union(rare[i + 1:min(n, i + 9)])
+        if len(wb) < 10 or len(wa) < 10:
+            wide = "none"
+        else:
+            r = len(wb & wa) / min(len(wb), len(wa))
+            wide = "0" if r < 0.03 else "1" if r < 0.06 else "2" if r < 0.1 else \
+                "3" if r < 0.2 else "4"
+        own = grams[i] - everywhere
+        below, above = body[i + 1:min(n, i + 9)], body[max(0, i - 8):i]
+        if len(own) < 3 or not any(below) or not any(above):
+            shift = "none"
+        else:
+            gain = (len(_plain_union(own & g for g in below))
+                    - len(_plain_union(own & g for g in above))) / len(own)
+            shift = "neg" if gain < 0 else "0" if gain < 0.2 else "2" if gain < 0.4 else \
+                "4" if gain < 0.6 else "6"
+        out[i] = (*coh, wide, shift)
+    return out, everywhere
 
 
 # one issue of each paper in each layout, the seeds, and the seeds and those six in one file
@@ -136,31 +181,18 @@ def _feature_texts():
     return texts + ["\n\n".join(texts)]
 
 
-def test_line_features_match_the_plain_bigram_reference(monkeypatch):
-    from digest.parse import context, lines as lines_mod
-
-    texts = _feature_texts()
-    fast = [context.features(lines_mod.read_lines(text)) for text in texts]
-    monkeypatch.setattr(lines_mod, "_bigrams", reference_bigrams)
-    monkeypatch.setattr(lines_mod, "_rare", reference_rare)
-    slow = [context.features(lines_mod.read_lines(text)) for text in texts]
-    assert len(lines_mod.read_lines(texts[-1])) > 2 * lines_mod._GROUP
-    for a, b in zip(fast, slow):
-        assert a == b
-        assert [list(x) for x in a] == [list(x) for x in b]  # the same order of attributes
-
-
-def test_frequent_bigrams_counted_in_groups_match_one_count():
-    from collections import Counter
-    from random import Random
-
+def test_window_signals_match_the_plain_set_reference():
     from digest.parse import lines as lines_mod
 
-    rnd = Random(7)
-    for _ in range(50):
-        sets = [set(rnd.sample(range(60), rnd.randrange(0, 30)))
-                for _ in range(rnd.randrange(0, 3 * lines_mod._GROUP))]
-        for common in (0, 1, 3, 7, 40, 200):
-            count = Counter(g for s in sets for g in s)
-            assert lines_mod._frequent(sets, common) == {g for g, n in count.items()
-                                                         if n > common}
+    for text in _feature_texts() + ["短行\n" * 5, "", "一行"]:
+        lines = lines_mod.read_lines(text)
+        texts = [line.text for line in lines]
+        n = len(texts)
+        short = [i for i, t in enumerate(texts) if len(t) <= 40 and t[-1:] not in "。！？"]
+        window = sorted({j for i in short for j in range(max(0, i - 8), min(n, i + 9))})
+        fast, fast_everywhere = lines_mod._window_signals(texts, short, window)
+        slow, slow_everywhere = reference_window_signals(texts, short, window)
+        assert fast == slow
+        assert {lines_mod._word(g) for g in fast_everywhere} == slow_everywhere
+
+

@@ -134,3 +134,52 @@ def test_national_daily_style_fixture():
     assert parsed.articles[1].kicker == "前进3个位次 名列第一"
     assert parsed.articles[2].subheads == ("网格化管理精细服务", "数字赋能提升效率")
     assert all(len(a.paragraphs) >= 2 for a in parsed.articles)
+
+
+def test_sign_off_glued_to_the_last_paragraph_closes_the_story():
+    from digest.parse.lines import read_lines
+
+    body = "美国记者、播客主持人范·莱森说：“这个国家病了。”    新华社华盛顿4月27日电"
+    lines = read_lines(f"上一篇的标题\n\n{body}\n\n德国总理：美国正被伊朗“羞辱”\n\n"
+                       "德国总理默茨27日表示，美国在对伊朗动武问题上出现一个常犯的错误。\n")
+    labels = parse._headline_after_story_end(lines, ["T", "B", "B", "B"])
+    assert labels == ["T", "B", "T", "B"]
+    # a sign-off inside the paragraph (a report quoted in the story) closes nothing
+    lines = read_lines("上一篇的标题\n\n据新华社华盛顿4月27日电，会议召开。随后又讲了别的事情\n\n"
+                       "一个小标题\n\n正文继续讲了一件事情，事情很重要。\n")
+    assert parse._headline_after_story_end(lines, ["T", "B", "B", "B"]) == ["T", "B", "B", "B"]
+
+
+def test_bare_reporter_line_under_a_headline():
+    from digest.parse.lines import read_lines
+
+    para = "正文第一段讲了一件事情，事情很重要，事情真的很重要。"
+    lines = read_lines(f"{para}\n\n以展促消·以展兴产·以展聚势\n\n新华社记者\n\n吉宁\n\n{para}\n")
+    assert parse._opens_with_byline(lines, 2)
+    assert parse._headline_before_dateline(lines, ["B"] * 5, set())[1] == "T"
+    # the same line after a finished paragraph signs the story off: no headline above it
+    lines = read_lines(f"{para}\n\n{para}\n\n新华社记者\n\n{para}\n")
+    assert parse._headline_before_dateline(lines, ["B"] * 4, set()) == ["B"] * 4
+
+
+def test_page_wide_topic_shift():
+    from digest.parse import lines as lines_mod
+
+    above = "上一篇文章讲的是农业农村现代化的事情，乡村振兴很重要。"
+    below = "数字消费成为拉动内需的重要引擎，数字技术赋能消费升级。"
+    texts = [above] * 12 + ["数字消费引擎"] + [below] * 12
+    grams = [lines_mod._bigrams(t) for t in texts]
+    n = len(texts)
+    body = [t != "数字消费引擎" for t in texts]
+    shifts = lines_mod._page_shifts(texts, grams, [12], body, [], set())
+    assert shifts == {12: "6"}  # its words only below it: a new story's headline
+    # the same words above it too (a subhead of the story it stands in)
+    texts2 = [below] * 12 + ["数字消费引擎"] + [below] * 12
+    grams2 = [lines_mod._bigrams(t) for t in texts2]
+    assert lines_mod._page_shifts(texts2, grams2, [12], body, [], set()) == {12: "0"}
+    # a page header between cuts the story above off
+    texts3 = [below] * 10 + ["第2版 要闻", above, "数字消费引擎"] + [below] * 12
+    grams3 = [lines_mod._bigrams(t) for t in texts3]
+    body3 = [t not in ("数字消费引擎", "第2版 要闻") for t in texts3]
+    assert lines_mod._page_shifts(texts3, grams3, [12], body3, [10], set()) == {12: "6"}
+    assert n == 25

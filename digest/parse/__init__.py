@@ -59,8 +59,11 @@ _REPORTER_LINE = re.compile(r"^(?:新华社|本报|中新社)?(?:特约)?(?:记�
 
 
 def _opens_with_byline(lines: list[Line], i: int) -> bool:
-    """`本报记者 李四` between a headline and its first paragraph (not after the story)."""
-    if not _REPORTER_LINE.match(lines[i].text) or i + 1 >= len(lines) or i < 2:
+    """`本报记者 李四` between a headline and its first paragraph (not after the story), or
+    a bare `新华社记者` with its names, if any, on the next line."""
+    text = lines[i].text
+    if not (_REPORTER_LINE.match(text) or _REPORTER_ONLY.match(text)) or i + 1 >= len(lines) \
+            or i < 2:
         return False
     after = i + 1
     if _NAME_ONLY.match(lines[after].text) and after + 1 < len(lines):
@@ -155,6 +158,10 @@ def _byline_line(lines: list[Line], i: int) -> bool:
 _SIGN_OFF_ALONE = re.compile(r"(?:据)?" + _SIGN_OFF.pattern)
 
 
+# the same, printed at the end of the story's last paragraph
+_GLUED_SIGN_OFF_END = re.compile(r"[。！？”][\s\u3000]*" + _SIGN_OFF.pattern)
+
+
 def _closes_story(lines: list[Line], i: int) -> bool:
     """A story's closing line: an author's post (`（作者系…）`), printed only at the end, or
     a sign-off alone on its line (`新华社华沙4月25日电`) under a finished paragraph (the
@@ -162,6 +169,8 @@ def _closes_story(lines: list[Line], i: int) -> bool:
     text = lines[i].text
     if _AUTHOR_END.match(text):
         return True
+    if "日电" in text and _GLUED_SIGN_OFF_END.search(text):
+        return True  # `…病了。”    新华社华盛顿4月27日电`: the sign-off closing the last paragraph
     return bool(_SIGN_OFF_ALONE.match(text)) and i > 0 and ends_sentence(lines[i - 1].text)
 
 

@@ -13,6 +13,7 @@ import re
 from bisect import bisect_left
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import accumulate
 
 import numpy as np
 
@@ -302,8 +303,10 @@ class _Occurrences:
             pair &= in_window[line[:-1]]
         at = np.flatnonzero(pair)
         gram = units[at].astype(np.int64) << 21 | units[at + 1]  # code points fit in 21 bits
+        self.codes = None
         if n >= 1 << 21:  # gram * n would not fit in 63 bits: number the bigrams first
-            gram = np.searchsorted(_distinct(gram), gram).astype(np.int64)
+            self.codes = _distinct(gram)
+            gram = np.searchsorted(self.codes, gram).astype(np.int64)
         self.n = n
         self.keys = keys = _distinct(gram * n + line[at])
         self.gram, self.line = np.divmod(keys, n)
@@ -316,6 +319,13 @@ class _Occurrences:
         starts = np.flatnonzero(np.concatenate(([True], ~same))) if m else np.zeros(0, np.int64)
         sizes = np.diff(np.append(starts, m))
         self.lines_with = np.repeat(sizes, sizes)  # the number of window lines with each's bigram
+
+    def as_bigrams(self, mask: np.ndarray) -> set[int]:
+        """The masked bigrams as `_bigrams` numbers them (first code point low, second high)."""
+        gram = _distinct(self.gram[mask])
+        if self.codes is not None:
+            gram = self.codes[gram]
+        return set(((gram >> 21) | (gram & ((1 << 21) - 1)) << 32).tolist())
 
     def seen_before(self, mask=None) -> np.ndarray:
         """[line, t]: the (masked) bigrams of a line not on any of the t lines above it, for
@@ -356,13 +366,15 @@ def _union_sizes(seen: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.nd
     return total
 
 
-def _window_signals(texts: list[str], short: list[int], window: list[int]) -> dict[int, tuple]:
+def _window_signals(texts: list[str], short: list[int],
+                    window: list[int]) -> tuple[dict[int, tuple], set[int]]:
     """For each short line, how the text around it hangs together: (coh, coh_prev, coh_next)
     over 3 lines either side (all bigrams), coh_wide over 8 lines either side (the issue's
     rare bigrams), and the topic shift of its own words (see `_topic_shift_plain` in
-    tests/test_fast_paths.py for the same signals as plain set unions)."""
+    tests/test_fast_paths.py for the same signals as plain set unions); and the bigrams on
+    more than max(5, 10%) of the window lines, which name no subject (for `_page_shifts`)."""
     if not short:
-        return {}
+        return {}, set()
     n = len(texts)
     occ = _Occurrences(texts, window)
     # rare: on at most max(3, 2%) of the window's lines; everywhere: on more than max(5, 10%)
@@ -410,6 +422,49 @@ def _window_signals(texts: list[str], short: list[int], window: list[int]) -> di
             shift = _shift_bucket(wb, wa, ow)
         out[i] = (_ratio_bucket(sh3, b3, a3), _ratio_bucket(ob3, n_own, b3),
                   _ratio_bucket(oa3, n_own, a3), _wide_bucket(sh8, b8, a8), shift)
+    return out, occ.as_bigrams(everywhere)
+
+
+def _word(gram: int | str) -> str:
+    """The two characters of a `_bigrams` entry (the plain-string reference of the tests
+    passes through)."""
+    if isinstance(gram, str):
+        return gram
+    return chr(gram & 0xFFFFFFFF) + chr(gram >> 32)
+
+
+def _page_shifts(texts: list[str], grams: list, short: list[int], is_body: list[bool],
+                 pages: list[int], everywhere: set[int], width: int = 40) -> dict[int, str]:
+    """`_topic_shift` over the story's whole stretch: the body text of up to `width` lines
+    either side of a short line, not past a page header. Eight lines are one section of an
+    essay; a section's subhead names a thread of the essay above it too, a new essay's
+    headline shares little with the essay before it (学习时报's blank layout prints nothing
+    else between them). Each of the short line's words is looked up in one joined text of
+    the issue's body lines, between the offsets of the window, so nothing is copied."""
+    n = len(texts)
+    joined = "\n".join(t if b else "" for t, b in zip(texts, is_body))
+    offsets = [0, *accumulate(len(t) + 1 if b else 1 for t, b in zip(texts, is_body))]
+    out: dict[int, str] = {}
+    for i in short:
+        own = grams[i] - everywhere
+        if len(own) < 3:
+            out[i] = "none"
+            continue
+        k = bisect_left(pages, i)  # the page headers before i are pages[:k]
+        lo = max(i - width, pages[k - 1] + 1 if k else 0)
+        hi = min(i + width, pages[k] - 1 if k < len(pages) else n - 1)
+        a0, a1, b0, b1 = offsets[lo], offsets[i], offsets[i + 1], offsets[hi + 1]
+        if a1 - a0 <= i - lo or b1 - b0 <= hi - i:
+            out[i] = "none"  # no body line on one side (each other line is one "\n")
+            continue
+        before = after = 0
+        for gram in own:
+            word = _word(gram)
+            before += joined.find(word, a0, a1) >= 0
+            after += joined.find(word, b0, b1) >= 0
+        shift = (after - before) / len(own)
+        out[i] = "neg" if shift < 0 else "0" if shift < 0.2 else "2" if shift < 0.4 else \
+            "4" if shift < 0.6 else "6"
     return out
 
 
@@ -498,7 +553,7 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
         grams[i] = _bigrams(texts[i])
     parallel = _parallel(texts, grams, short)
     gaps = _gaps(short)
-    signals = _window_signals(texts, short, window)
+    signals, everywhere = _window_signals(texts, short, window)
     # each line's signals as its neighbours see them, built once, not four times
     seen_as = _seen_as(own)
     # the look of the line `off` away from each line, or the text's edge
@@ -508,6 +563,9 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
     head = {"bias": 1.0, "layout": layout, "md": "1" if headings else "0"}
     short_set = set(short)
     md = head["md"]
+    pages = [j for j, f in enumerate(own) if "page" in f]
+    page_shift = _page_shifts(texts, grams, short, [j not in short_set for j in range(n)],
+                              pages, everywhere)
 
     out: list[dict[str, float | str]] = []
     for i, f, m2, m1, p1, p2 in zip(range(n), own, *around):
@@ -536,6 +594,7 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
             # the change of subject is about all that tells a headline from a subhead
             feats["shift_lay"] = f"{layout}{md}|{feats['shift']}"
             feats["gap_prev"], feats["gap_next"] = gaps[i]
+            feats["shift_page"] = page_shift[i]
         if i < 12:
             feats["top"] = "1"
         out.append(feats)

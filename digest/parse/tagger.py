@@ -9,7 +9,10 @@ from .context import features
 from .lines import Line
 
 MODEL = Path(__file__).resolve().parent.parent / "data" / "parser.crfsuite"
-LABELS = ("F", "K", "T", "S", "N", "B")  # furniture, 引题, 标题, 副题, untitled start, body
+# furniture, 引题, 标题, 副题, untitled start, body, and a short body line (an in-story subhead,
+# a one-line paragraph): a class of its own in the model, so that what a headline shares with a
+# subhead (short, no full stop) is not weighed against the long paragraphs; read as body.
+LABELS = ("F", "K", "T", "S", "N", "B", "H")
 
 _lock = threading.Lock()
 _taggers: dict[Path, object] = {}
@@ -40,4 +43,4 @@ def label(lines: list[Line], model: Path | None = None) -> list[str]:
     feats = features(lines)
     tagger = _tagger(model or MODEL)
     with _lock:  # a crfsuite Tagger is not safe to share between threads mid-call
-        return list(tagger.tag(feats))
+        return ["B" if label == "H" else label for label in tagger.tag(feats)]

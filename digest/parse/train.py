@@ -241,10 +241,19 @@ def examples(shared: Path, augmented: str = AUGMENT):
         yield from augmented_examples(shared, layouts)
 
 
+def short_body(data):
+    """Body lines a headline could be taken for (at most 40 characters, no full stop: a
+    subhead, a one-line paragraph) relabelled `H`, a class of their own for the model."""
+    for paper, layout, name, lines, labels in data:
+        yield paper, layout, name, lines, [
+            "H" if label == "B" and len(line.text) <= 40 and not rules.ends_sentence(line.text)
+            else label for line, label in zip(lines, labels)]
+
+
 def training_set(data) -> list:
     """The issues the model learns from: each as printed, and again without its cues."""
     data = list(data)
-    return data + list(cue_dropped(data))
+    return list(short_body(data + list(cue_dropped(data))))
 
 
 def train(data, out: Path, params: dict | None = None) -> None:
