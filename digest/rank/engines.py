@@ -247,7 +247,7 @@ class DefaultEngine:
         follow = getattr(tokenizer, "flags_follow_words", False)
         dictionary = None
         if follow and cache_dir is not None:  # without a cache, building it costs 1 s a start
-            dictionary = DictionaryFlags.load(cache_dir, tokenizer.tag,
+            dictionary = DictionaryFlags.deferred(cache_dir, tokenizer.tag,
                                               tagger_id(tokenizer, user_dict))
         self.lexicon = Lexicon(stopwords, follow, cache_dir=cache_dir, dictionary=dictionary)
 
