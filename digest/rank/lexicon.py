@@ -19,7 +19,7 @@ from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
-from .kernels import (ATTENDANCE, CONTENT, DIRECTIVE, EVENT, VERTEX, WORDY, fnv1a,
+from .kernels import (ATTENDANCE, CONTENT, DIRECTIVE, EVENT, SLOT_FIELDS, VERTEX, WORDY, fnv1a,
                       table_add_missing, table_find_words, table_insert, table_lookup_batch,
                       table_rehash)
 
@@ -80,6 +80,10 @@ def grown(array: np.ndarray, size: int) -> np.ndarray:
     return bigger
 
 
+def empty_slots(size: int) -> np.ndarray:
+    return np.zeros((size, SLOT_FIELDS), np.int64)
+
+
 class WordTable:
     """Word -> id (ids 0, 1, 2... in order of addition), looked up in compiled code: all the
     words of a batch in one call. A Python dict costs as much again as cutting
@@ -89,7 +93,7 @@ class WordTable:
     callable from numba without converting each string."""
 
     def __init__(self) -> None:
-        self.slots = np.full(1 << 12, -1, np.int64)
+        self.slots = empty_slots(1 << 12)
         self.hashes = np.zeros(1 << 10, np.uint64)  # by id
         self.starts = np.zeros(1 << 10, np.int64)  # by id, into pool
         self.lengths = np.zeros(1 << 10, np.int64)
@@ -109,10 +113,11 @@ class WordTable:
         self.used += len(codes)
         self.count += 1
         if 2 * self.count > len(self.slots):  # keep probes short: at most half full
-            self.slots = np.full(2 * len(self.slots), -1, np.int64)
-            table_rehash(self.slots, self.hashes, self.count)
+            self.slots = empty_slots(2 * len(self.slots))
+            table_rehash(self.slots, self.hashes.view(np.int64), self.starts, self.lengths,
+                         self.count)
         else:
-            table_insert(self.slots, self.hashes, i)
+            table_insert(self.slots, self.hashes.view(np.int64), self.starts, self.lengths, i)
         return i
 
     def lookup(self, articles: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -120,16 +125,14 @@ class WordTable:
         all -2 if a word holds NUL or U+0001 or is empty), and each article's number of
         words."""
         codes = np.frombuffer("\1".join(articles).encode("utf-32-le"), np.uint32)
-        return table_lookup_batch(codes, len(articles), self.slots, self.hashes, self.pool,
-                                   self.starts, self.lengths)
+        return table_lookup_batch(codes, len(articles), self.slots, self.pool)
 
     def lookup_adding(self, articles: Sequence[str]) -> tuple[np.ndarray, np.ndarray, int]:
         """``lookup``, adding the words it does not know, in order of first occurrence
         (ids from the returned count on): one compiled pass, so that text full of new words
         costs little more than known text. Raises ValueError where ``lookup`` gives -2."""
         codes = np.frombuffer("\1".join(articles).encode("utf-32-le"), np.uint32)
-        ids, counts = table_lookup_batch(codes, len(articles), self.slots, self.hashes,
-                                          self.pool, self.starts, self.lengths)
+        ids, counts = table_lookup_batch(codes, len(articles), self.slots, self.pool)
         first = self.count
         if len(ids) and ids[0] == -2:
             raise ValueError("a word holds NUL or U+0001: clean the texts before cutting")
@@ -143,19 +146,19 @@ class WordTable:
                 size = len(self.slots)
                 while size < 2 * most:
                     size *= 2
-                self.slots = np.full(size, -1, np.int64)
-                table_rehash(self.slots, self.hashes, self.count)
+                self.slots = empty_slots(size)
+                table_rehash(self.slots, self.hashes.view(np.int64), self.starts,
+                             self.lengths, self.count)
             self.count, self.used = table_add_missing(
-                codes, ids, self.slots, self.hashes, self.pool, self.starts, self.lengths,
-                self.count, self.used)
+                codes, ids, self.slots, self.hashes.view(np.int64), self.pool, self.starts,
+                self.lengths, self.count, self.used)
         return ids, counts, first
 
     def ids_in(self, other: "WordTable", first: int) -> np.ndarray:
         """The ids in ``other`` of this table's words ``first`` to the last (-1 where
         ``other`` does not have one): compiled, from the code points, no strings made."""
-        return table_find_words(self.hashes, self.starts, self.lengths, self.pool, first,
-                                self.count, other.slots, other.hashes, other.pool,
-                                other.starts, other.lengths)
+        return table_find_words(self.hashes.view(np.int64), self.starts, self.lengths,
+                                self.pool, first, self.count, other.slots, other.pool)
 
     def words(self, first: int) -> list[str]:
         """The words of ids ``first`` to the last, as strings."""
@@ -200,8 +203,8 @@ def table_from_arrays(data, count: int) -> WordTable:
             and (table.starts + table.lengths <= table.used).all()):
         raise ValueError("inconsistent arrays")
     size = 1 << max(12, (2 * count - 1).bit_length())
-    table.slots = np.full(size, -1, np.int64)
-    table_rehash(table.slots, table.hashes, count)
+    table.slots = empty_slots(size)
+    table_rehash(table.slots, table.hashes.view(np.int64), table.starts, table.lengths, count)
     return table
 
 
