@@ -70,12 +70,15 @@ def _char_classes() -> np.ndarray:
 _CLASSES = _char_classes()
 
 
-def sentence_bounds(text: str) -> tuple[np.ndarray, np.ndarray]:
-    r"""Start and end offsets of the sentences of ``text`` (whitespace trimmed, in order).
+def sentence_bounds(text: str, codes: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    r"""Start and end offsets of the sentences of ``text`` (whitespace trimmed, in order);
+    ``codes``: the text as code points (UTF-32), if the caller has them.
 
     Every rule looks no further than the current line, so splitting "\n".join(texts) gives
     the sentences of each text, shifted: the batch ranker relies on that."""
-    codes = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+    if codes is None:
+        codes = np.frombuffer(text.encode("utf-32-le"), np.uint32)
     return _sentence_bounds(codes, _CLASSES)
 
 

@@ -247,7 +247,7 @@ class DefaultEngine:
         follow = getattr(tokenizer, "flags_follow_words", False)
         dictionary = None
         if follow and cache_dir is not None:  # without a cache, building it costs 1 s a start
-            dictionary = DictionaryFlags.load(cache_dir, tokenizer.tag,
+            dictionary = DictionaryFlags.deferred(cache_dir, tokenizer.tag,
                                               tagger_id(tokenizer, user_dict))
         self.lexicon = Lexicon(stopwords, follow, cache_dir=cache_dir, dictionary=dictionary)
 
@@ -258,7 +258,7 @@ class DefaultEngine:
         lex.ensure_room()
         b = _Batch.build(items, self.tokenizer, lex)
         # Datelines and marks are not shown; headings and list items are not picked.
-        codes = np.frombuffer(b.text.encode("utf-32-le"), np.uint32)
+        codes = b.codes
         b.s_start, chars = prepare(b.text, b.s_start, b.s_end, b.sentence_start,
                                    self.min_sentence_chars, codes)
         b.name_starts = anchors(codes)
@@ -308,6 +308,7 @@ class _Batch:
     s_end: np.ndarray
     s_article: np.ndarray
     sentence_start: np.ndarray  # article a's sentences are s_start[sentence_start[a]:...[a + 1]]
+    codes: np.ndarray  # ``text`` as code points (UTF-32)
     name_starts: np.ndarray | None = None  # where a title is followed by a surname (offsets)
     token_end: np.ndarray | None = None  # cumulative token lengths, made when names need it
 
@@ -339,7 +340,8 @@ class _Batch:
         length = np.array([len(string) + 1 for string in strings], np.int64)
         article_start = np.cumsum(length) - length
         body_start = article_start + np.array(body_at, np.int64)
-        starts, ends = sentence_bounds(text)
+        codes = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+        starts, ends = sentence_bounds(text, codes)
         owner = np.searchsorted(article_start, starts, side="right") - 1
         body = starts >= body_start[owner]
         token_start = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
@@ -347,7 +349,8 @@ class _Batch:
                    token_start=token_start, article_start=article_start,
                    body_start=body_start, s_start=starts[body], s_end=ends[body],
                    s_article=owner[body],
-                   sentence_start=np.searchsorted(owner[body], np.arange(size + 1)))
+                   sentence_start=np.searchsorted(owner[body], np.arange(size + 1)),
+                   codes=codes)
 
     def summaries(self, scores: np.ndarray, picked: np.ndarray, found: np.ndarray,
                   found_score: np.ndarray, slots: int, keywords: int, lexicon: Lexicon,

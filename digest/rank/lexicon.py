@@ -11,6 +11,7 @@ import importlib.util
 import itertools
 import re
 import statistics
+import time
 import weakref
 from itertools import repeat
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
-from .kernels import (ATTENDANCE, CONTENT, DIRECTIVE, EVENT, VERTEX, WORDY, fnv1a,
+from .kernels import (ATTENDANCE, CONTENT, DIRECTIVE, EVENT, SLOT_FIELDS, VERTEX, WORDY, fnv1a,
                       table_add_missing, table_find_words, table_insert, table_lookup_batch,
                       table_rehash)
 
@@ -79,6 +80,10 @@ def grown(array: np.ndarray, size: int) -> np.ndarray:
     return bigger
 
 
+def empty_slots(size: int) -> np.ndarray:
+    return np.zeros((size, SLOT_FIELDS), np.int64)
+
+
 class WordTable:
     """Word -> id (ids 0, 1, 2... in order of addition), looked up in compiled code: all the
     words of a batch in one call. A Python dict costs as much again as cutting
@@ -88,7 +93,7 @@ class WordTable:
     callable from numba without converting each string."""
 
     def __init__(self) -> None:
-        self.slots = np.full(1 << 12, -1, np.int64)
+        self.slots = empty_slots(1 << 12)
         self.hashes = np.zeros(1 << 10, np.uint64)  # by id
         self.starts = np.zeros(1 << 10, np.int64)  # by id, into pool
         self.lengths = np.zeros(1 << 10, np.int64)
@@ -108,10 +113,11 @@ class WordTable:
         self.used += len(codes)
         self.count += 1
         if 2 * self.count > len(self.slots):  # keep probes short: at most half full
-            self.slots = np.full(2 * len(self.slots), -1, np.int64)
-            table_rehash(self.slots, self.hashes, self.count)
+            self.slots = empty_slots(2 * len(self.slots))
+            table_rehash(self.slots, self.hashes.view(np.int64), self.starts, self.lengths,
+                         self.count)
         else:
-            table_insert(self.slots, self.hashes, i)
+            table_insert(self.slots, self.hashes.view(np.int64), self.starts, self.lengths, i)
         return i
 
     def lookup(self, articles: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -119,16 +125,14 @@ class WordTable:
         all -2 if a word holds NUL or U+0001 or is empty), and each article's number of
         words."""
         codes = np.frombuffer("\1".join(articles).encode("utf-32-le"), np.uint32)
-        return table_lookup_batch(codes, len(articles), self.slots, self.hashes, self.pool,
-                                   self.starts, self.lengths)
+        return table_lookup_batch(codes, len(articles), self.slots, self.pool)
 
     def lookup_adding(self, articles: Sequence[str]) -> tuple[np.ndarray, np.ndarray, int]:
         """``lookup``, adding the words it does not know, in order of first occurrence
         (ids from the returned count on): one compiled pass, so that text full of new words
         costs little more than known text. Raises ValueError where ``lookup`` gives -2."""
         codes = np.frombuffer("\1".join(articles).encode("utf-32-le"), np.uint32)
-        ids, counts = table_lookup_batch(codes, len(articles), self.slots, self.hashes,
-                                          self.pool, self.starts, self.lengths)
+        ids, counts = table_lookup_batch(codes, len(articles), self.slots, self.pool)
         first = self.count
         if len(ids) and ids[0] == -2:
             raise ValueError("a word holds NUL or U+0001: clean the texts before cutting")
@@ -142,19 +146,19 @@ class WordTable:
                 size = len(self.slots)
                 while size < 2 * most:
                     size *= 2
-                self.slots = np.full(size, -1, np.int64)
-                table_rehash(self.slots, self.hashes, self.count)
+                self.slots = empty_slots(size)
+                table_rehash(self.slots, self.hashes.view(np.int64), self.starts,
+                             self.lengths, self.count)
             self.count, self.used = table_add_missing(
-                codes, ids, self.slots, self.hashes, self.pool, self.starts, self.lengths,
-                self.count, self.used)
+                codes, ids, self.slots, self.hashes.view(np.int64), self.pool, self.starts,
+                self.lengths, self.count, self.used)
         return ids, counts, first
 
     def ids_in(self, other: "WordTable", first: int) -> np.ndarray:
         """The ids in ``other`` of this table's words ``first`` to the last (-1 where
         ``other`` does not have one): compiled, from the code points, no strings made."""
-        return table_find_words(self.hashes, self.starts, self.lengths, self.pool, first,
-                                self.count, other.slots, other.hashes, other.pool,
-                                other.starts, other.lengths)
+        return table_find_words(self.hashes.view(np.int64), self.starts, self.lengths,
+                                self.pool, first, self.count, other.slots, other.pool)
 
     def words(self, first: int) -> list[str]:
         """The words of ids ``first`` to the last, as strings."""
@@ -199,8 +203,8 @@ def table_from_arrays(data, count: int) -> WordTable:
             and (table.starts + table.lengths <= table.used).all()):
         raise ValueError("inconsistent arrays")
     size = 1 << max(12, (2 * count - 1).bit_length())
-    table.slots = np.full(size, -1, np.int64)
-    table_rehash(table.slots, table.hashes, count)
+    table.slots = empty_slots(size)
+    table_rehash(table.slots, table.hashes.view(np.int64), table.starts, table.lengths, count)
     return table
 
 
@@ -321,12 +325,26 @@ class DictionaryFlags:
         self.stamp = stamp  # what the table was built from (None: not known, not cached)
 
     @classmethod
+    def stamp_of(cls, tagger: str) -> str:
+        """What the table is built from: its format, the dictionary (size, modification
+        time) and ``tagger``."""
+        stat = jieba_dict_path().stat()
+        return f"{cls.VERSION} {stat.st_size} {stat.st_mtime_ns} {tagger}"
+
+    @classmethod
+    def deferred(cls, cache_dir: Path, tag: Callable[[str], list[tuple[str, str]]],
+                 tagger: str) -> "DictionaryFlags":
+        """``load``, done at the first use of the table: its stamp is known at once (the kept
+        lexicon is named by it), its 12 MB are read only when a batch brings new words (a
+        warm ``digest summarize`` of known text never does)."""
+        return _DeferredFlags(cache_dir, tag, tagger)
+
+    @classmethod
     def load(cls, cache_dir: Path, tag: Callable[[str], list[tuple[str, str]]],
              tagger: str) -> "DictionaryFlags":
         """``tagger`` names the tagger and its dictionary (version, user dictionary)."""
         source = jieba_dict_path()
-        stat = source.stat()
-        stamp = np.array([f"{cls.VERSION} {stat.st_size} {stat.st_mtime_ns} {tagger}"])
+        stamp = np.array([cls.stamp_of(tagger)])
         cache = cache_dir / f"flags-v{cls.VERSION}.npz"
         cached = read_arrays(cache, stamp, lambda data: cls(
             table_from_arrays(data, len(data["codes"])), data["codes"],
@@ -367,6 +385,22 @@ class DictionaryFlags:
                 for i, c in zip(ids.tolist(), self.codes[np.maximum(ids, 0)].tolist())]
 
 
+class _DeferredFlags(DictionaryFlags):
+    """A DictionaryFlags whose arrays are read (or built) when first asked for."""
+
+    def __init__(self, cache_dir: Path, tag: Callable[[str], list[tuple[str, str]]],
+                 tagger: str) -> None:
+        self.stamp = self.stamp_of(tagger)
+        self._source = (cache_dir, tag, tagger)
+
+    def __getattr__(self, name: str):  # only for what is not set yet: table, codes, names
+        if name not in ("table", "codes", "names"):
+            raise AttributeError(name)
+        loaded = DictionaryFlags.load(*self._source)
+        self.table, self.codes, self.names = loaded.table, loaded.codes, loaded.names
+        return getattr(self, name)
+
+
 class DictionaryWords:
     """What learning a word gives the lexicon (``Lexicon._learn``: its flag bits, its word
     id, that word's IDF), worked out in advance for every word of the flags table, so that
@@ -390,9 +424,7 @@ class DictionaryWords:
              stopwords: frozenset[str]) -> "DictionaryWords":
         cache = stamp = None
         if cache_dir is not None and dictionary.stamp is not None:
-            source = jieba_idf_path().stat()
-            stamp = np.array([f"{cls.VERSION} {source.st_size} {source.st_mtime_ns} "
-                              f"{dictionary.stamp}"])
+            stamp = np.array([cls._file_stamp(dictionary)])
             cache = cache_dir / f"words-v{cls.VERSION}.npz"
         known = read_arrays(cache, stamp, lambda data: cls(
             dictionary.table, data["group"], data["bits"],
@@ -403,10 +435,23 @@ class DictionaryWords:
                 save_arrays(cache, stamp=stamp, group=known.group, bits=known.bits,
                             group_idf=known.group_idf, **table_arrays(known.normal))
         known = known.without(stopwords)
-        if stamp is not None:
-            listed = "\n".join(sorted(stopwords)).encode("utf-8", "surrogatepass")
-            known.stamp = f"{stamp[0]} {hashlib.sha256(listed).hexdigest()}"
+        known.stamp = cls.stamp_of(cache_dir, dictionary, stopwords)
         return known
+
+    @classmethod
+    def _file_stamp(cls, dictionary: DictionaryFlags) -> str:
+        source = jieba_idf_path().stat()
+        return f"{cls.VERSION} {source.st_size} {source.st_mtime_ns} {dictionary.stamp}"
+
+    @classmethod
+    def stamp_of(cls, cache_dir: Path | None, dictionary: DictionaryFlags,
+                 stopwords: frozenset[str]) -> str | None:
+        """The stamp ``load`` gives the table (its file's, and the stopwords), without
+        loading it; None when it is not cached."""
+        if cache_dir is None or dictionary.stamp is None:
+            return None
+        listed = "\n".join(sorted(stopwords)).encode("utf-8", "surrogatepass")
+        return f"{cls._file_stamp(dictionary)} {hashlib.sha256(listed).hexdigest()}"
 
     @classmethod
     def build(cls, dictionary: DictionaryFlags, idf: IdfTable) -> "DictionaryWords":
@@ -468,6 +513,10 @@ class Lexicon(dict):
     ATTRIBUTES = {"word": np.int64, "length": np.int64, "flags": np.uint8}
     VERSION = 1  # of the kept lexicon's file
     KEEP_AFTER = 256  # new tokens before the lexicon is written again (and it has doubled)
+    # Seconds between two writes in the middle of a run: a pass over new text would write
+    # it each time it doubled (three times on the dev papers, 0.06 s); it is written at
+    # exit (or when a worker leaves) anyway, and this bounds what a crash loses.
+    KEEP_EVERY = 60.0
 
     def __init__(self, stopwords: frozenset[str], flags_follow_words: bool,
                  max_size: int = 300_000, cache_dir: Path | None = None,
@@ -475,20 +524,33 @@ class Lexicon(dict):
         super().__init__()
         self._stopwords = stopwords
         self._dictionary = dictionary
-        self._idf = idf_table(cache_dir)
-        # The dictionary's words, learnt in advance (their word ids come first).
-        self._known = DictionaryWords.load(cache_dir, dictionary, self._idf, stopwords) \
-            if dictionary is not None and flags_follow_words else None
+        self._cache_dir = cache_dir
+        # The dictionary's words, learnt in advance (``_known``, read at its first use: a
+        # batch of known words needs neither it nor the IDF table, nor the flags table).
+        self._has_known = dictionary is not None and flags_follow_words
+        self._known_stamp = DictionaryWords.stamp_of(cache_dir, dictionary, stopwords) \
+            if self._has_known else None
         self.flags_follow_words = flags_follow_words
         self._max_size = max_size
         self._kept = cache_dir / f"lexicon-v{self.VERSION}.npz" \
-            if cache_dir is not None and self._known is not None \
-            and self._known.stamp is not None else None
+            if cache_dir is not None and self._known_stamp is not None else None
+        self._kept_at = time.monotonic()
         self._reset()
         self._load_kept()
         if self._kept is not None:
             weak = weakref.ref(self)
             atexit.register(lambda: (lexicon := weak()) is not None and lexicon._keep_new())
+
+    @functools.cached_property
+    def _idf(self) -> IdfTable:
+        return idf_table(self._cache_dir)
+
+    @functools.cached_property
+    def _known(self) -> DictionaryWords | None:
+        if not self._has_known:
+            return None
+        return DictionaryWords.load(self._cache_dir, self._dictionary, self._idf,
+                                    self._stopwords)
 
     def _reset(self) -> None:
         self.clear()
@@ -497,8 +559,7 @@ class Lexicon(dict):
         # Word ids, numbered as the lexicon meets them (compact: the compiled ranker's
         # arrays by word id stay small): of the dictionary's forms (DictionaryWords.normal)
         # through ``_word_of_form``, of the others through ``words``.
-        forms = self._known.normal.count if self._known is not None else 0
-        self._word_of_form = np.full(forms, -1, np.int64)
+        self._word_of_form = np.full(0, -1, np.int64)  # grown as forms are met
         self.words: dict[str, int] = {}
         self.word_count = 0
         self.word_idf = np.zeros(4096)  # by word id
@@ -567,7 +628,8 @@ class Lexicon(dict):
             self._learn(todo, new, flags)
         self.update(zip(words, range(first, last)))
         self.spelling.extend(words)
-        if len(self) >= max(2 * self._kept_size, self._kept_size + self.KEEP_AFTER):
+        if len(self) >= max(2 * self._kept_size, self._kept_size + self.KEEP_AFTER) \
+                and time.monotonic() - self._kept_at >= self.KEEP_EVERY:
             self.keep()
         return ids, counts
 
@@ -594,16 +656,17 @@ class Lexicon(dict):
         ints = np.concatenate([np.array(sizes, np.int64), t.lengths[:count],
                                self.word[:count], forms, self._word_of_form[forms],
                                np.fromiter(self.words.values(), np.int64, len(self.words))])
-        save_arrays(self._kept, stamp=np.array([self._known.stamp]),
+        save_arrays(self._kept, stamp=np.array([self._known_stamp]),
                     ints=ints.astype(np.int32), hashes=t.hashes[:count],
                     flags=self.flags[:count], word_idf=self.word_idf[:self.word_count],
                     codes=np.concatenate([t.pool[:t.used], learnt]))
         self._kept_size = count
+        self._kept_at = time.monotonic()
 
     def _load_kept(self) -> None:
         if self._kept is None:
             return
-        read_arrays(self._kept, np.array([self._known.stamp]), self._take_kept)
+        read_arrays(self._kept, np.array([self._known_stamp]), self._take_kept)
 
     def _keep_new(self) -> None:
         """At exit: what was learnt since the file was last written (when it did not
@@ -633,8 +696,7 @@ class Lexicon(dict):
         if not (len(learnt) == n_learnt and table.used == used
                 and all((a < b).all() and (a >= 0).all()
                         for a, b in ((word, word_count), (learnt_words, word_count),
-                                     (form_words, word_count),
-                                     (forms, len(self._word_of_form))))):
+                                     (form_words, word_count), (forms, 1 << 24)))):
             raise ValueError("inconsistent arrays")
         spelling = table.words(0)
         attributes = {"word": word, "length": lengths, "flags": flags}
@@ -643,6 +705,7 @@ class Lexicon(dict):
             setattr(self, name, grown(attributes[name].astype(dtype), count + 1))
         self.word_count = word_count
         self.word_idf = grown(word_idf.astype(float), word_count + 1)
+        self._word_of_form = np.full(int(forms.max()) + 1 if len(forms) else 0, -1, np.int64)
         self._word_of_form[forms] = form_words
         self.words = dict(zip(learnt, learnt_words.tolist()))
         self.update(zip(spelling, range(count)))
@@ -740,6 +803,10 @@ class Lexicon(dict):
     def _word_ids(self, forms: np.ndarray) -> np.ndarray:
         """The word ids of dictionary forms (ids in DictionaryWords.normal), numbering those
         met for the first time."""
+        if len(forms) and forms.max() >= len(self._word_of_form):
+            wider = np.full(max(self._known.normal.count, int(forms.max()) + 1), -1, np.int64)
+            wider[:len(self._word_of_form)] = self._word_of_form
+            self._word_of_form = wider
         ids = self._word_of_form[forms]
         new = ids < 0
         if new.any():
