@@ -24,7 +24,7 @@ import re
 from collections import Counter
 
 from ..model import DecodedText, IssueMeta, NonArticle, ParsedIssue
-from . import assemble, tagger
+from . import assemble, subheads, tagger
 from .lines import _SIGN_OFF, Line, is_page_header, read_lines
 from .rules import (complete_date, ends_sentence, match_dateline,  # noqa: F401 (public API)
                     split_glued_byline)
@@ -260,6 +260,7 @@ def parse_text(text: str, *, source: str = "", sha256: str = "",
     labels = _headline_before_dateline(lines, labels, masthead_nos)
     labels = _headline_after_story_end(lines, labels)
     labels = _story_openers(lines, labels)
+    labels = subheads.demote(lines, labels, _closes_story)
     labels = _reprinted_starts(lines, labels)
     skip = assemble.find_duplicates(lines)
     drafts, non_article = assemble.group(lines, labels, skip, masthead_nos)
