@@ -1,11 +1,22 @@
 """The IDF table's cache in the state folder: same values as jieba's idf.txt, rebuilt when
-missing, stale or corrupt, written atomically."""
+missing, stale or corrupt, written atomically; the tables `make` builds at install time
+are read by a new state folder and give what building them gives."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from digest.rank import lexicon
 from digest.rank.lexicon import IdfTable, jieba_idf
+
+
+@pytest.fixture(autouse=True)
+def no_shipped_tables(tmp_path_factory, monkeypatch, request):
+    """These tests are about the state folder's own cache: no install-time tables to fall
+    back on, except in the test of those."""
+    if "shipped" not in request.node.name:
+        monkeypatch.setattr(lexicon, "SHIPPED_TABLES", tmp_path_factory.mktemp("none"))
 
 WORDS = ["中国", "聊城", "东昌府区", "gdp", "", "zz\0qq", "不在表里的词语"]
 
@@ -77,3 +88,23 @@ def test_dictionary_flags_are_the_taggers_and_are_cached(tmp_path):
     assert DictionaryFlags.load(tmp_path, tag, "rjieba test").flags(TAGGED) == flags
     assert DictionaryFlags.load(tmp_path, lambda text: [], "another").flags(TAGGED) == \
         [None] * len(TAGGED)
+
+
+def test_shipped_tables_serve_a_new_state_and_match_a_build(tmp_path, monkeypatch):
+    """`prebuild_tables` (run by `make`) writes the three tables; a new state folder then
+    reads them instead of building its own, with the same values as a build from the
+    dictionary; a stale shipped table (another stamp) is not used."""
+    from digest.rank import prebuild_tables
+    from digest.rank.lexicon import SHIPPED_NAMES
+
+    shipped = tmp_path / "shipped"
+    monkeypatch.setattr(lexicon, "SHIPPED_TABLES", shipped)
+    prebuild_tables()
+    assert sorted(p.name for p in shipped.iterdir()) == sorted(SHIPPED_NAMES)
+    state = tmp_path / "state"
+    served = IdfTable.load(state)
+    assert not state.exists()  # read from the shipped copy: nothing built, nothing written
+    np.testing.assert_array_equal(served.lookup(WORDS), expected())
+    monkeypatch.setattr(IdfTable, "VERSION", IdfTable.VERSION + 1)  # another stamp
+    IdfTable.load(state)
+    assert [p.name for p in state.iterdir()] == [f"idf-v{IdfTable.VERSION}.npz"]
