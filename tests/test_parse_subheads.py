@@ -44,3 +44,12 @@ def test_a_quote_ending_or_a_closed_story_keeps_the_headline():
     closed = [(BODY, "B"), ("坚持世界观方法论的贯通性", "B"), (BODY, "B"), ("（作者系某大学教授）", "B"),
               ("高扬中华民族文化的主体性", "T"), (BODY, "B"), ("注重价值逻辑统一的整体性", "B"), (BODY, "B")]
     assert _demote(closed)[4] == "T"
+
+
+def test_a_series_of_subheads_with_one_skeleton_is_body():
+    rows = [("湖北：一江碧水东流 千里绘就长歌", "T"), (BODY, "B"), ("生态优先 绿色发展", "T"), (BODY, "B"),
+            ("黄金水道 通达全球", "B"), (BODY, "B"), ("一江文脉 兴文铸魂", "B"), (BODY, "B")]
+    assert _demote(rows)[2] == "B"
+    assert _demote(rows)[0] == "T"
+    pair = rows[:6]  # two of a kind are not yet a series
+    assert _demote(pair)[2] == "T"

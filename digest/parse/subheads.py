@@ -3,8 +3,9 @@
 A long essay or an interview prints short headline-shaped lines between its parts; read
 alone, one of them may look like the start of a new story. Two patterns every paper shares
 settle it: an interview's subheads stand between the turns of its speakers (`林伯强：…`
-above and below), and an essay's subheads are printed to one pattern, here their ending
-(`坚持世界观方法论的贯通性` / `高扬中华民族文化的主体性` / `注重价值逻辑统一的整体性`).
+above and below), and a story's subheads are printed to one pattern: one ending
+(`坚持世界观方法论的贯通性` / `高扬中华民族文化的主体性` / `注重价值逻辑统一的整体性`) or one
+skeleton (`生态优先 绿色发展` / `黄金水道 通达全球` / `一江文脉 兴文铸魂`), three of a kind at least.
 These are rules over the labels, not features of the labeller: as features they moved the
 model's weights elsewhere and cost leave-one-paper-out more than they won (README, Parser).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import bisect
 import re
 
+from .context import _shape
 from .lines import Line
 
 # `林伯强：中东的紧张局势…`: a paragraph opened by its speaker's name, as interviews print them
@@ -60,6 +62,19 @@ def _in_ending_family(lines: list[Line], labels: list[str], i: int) -> bool:
     return kin >= 2
 
 
+def _in_shape_series(lines: list[Line], labels: list[str], i: int) -> bool:
+    """At least two lines read as subheads within 40 lines share line `i`'s skeleton
+    (`context._shape`: `生态优先 绿色发展` / `黄金水道 通达全球` / `一江文脉 兴文铸魂`, or a
+    lead of one length before a colon)."""
+    shape = _shape(lines[i].text)
+    if shape is None:
+        return False
+    lo, hi = max(0, i - _FAMILY_WINDOW), min(len(lines), i + _FAMILY_WINDOW + 1)
+    kin = sum(1 for j in range(lo, hi) if j != i and labels[j] == "B"
+              and len(lines[j].text) <= 40 and _shape(lines[j].text) == shape)
+    return kin >= 2
+
+
 def demote(lines: list[Line], labels: list[str], closes_story) -> list[str]:
     """The one-line decks inside a story (body above and below, no page header or closing
     line above) that are an interview's or an essay's subheads, read as body."""
@@ -69,6 +84,6 @@ def demote(lines: list[Line], labels: list[str], closes_story) -> list[str]:
         if out[i] != "T" or out[i - 1] != "B" or out[i + 1] != "B" or closes_story(lines, i - 1):
             continue
         if (len(turns) >= 3 and _between_turns(turns, speaker, i)) or \
-                _in_ending_family(lines, out, i):
+                _in_ending_family(lines, out, i) or _in_shape_series(lines, out, i):
             out[i] = "B"
     return out
