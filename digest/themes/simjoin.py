@@ -243,6 +243,18 @@ def prefix_join(keys, starts, sizes, prefix, t, keep_from, bits):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
+def _distinct(ordered):
+    """The distinct values of an ascending array (numba's np.unique took 4 times as long)."""
+    out = np.empty_like(ordered)
+    fill = 0
+    for p in range(ordered.size):
+        if p == 0 or ordered[p] != ordered[p - 1]:
+            out[fill] = ordered[p]
+            fill += 1
+    return out[:fill]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def exact_jaccard(codes, a0, a1, b0, b1, size):
     """Jaccard of the shingle sets of texts codes[a0:a1] and codes[b0:b1] (each at least
     `size` long), on the shingles themselves, not their hashes: each character is renamed
@@ -253,7 +265,7 @@ def exact_jaccard(codes, a0, a1, b0, b1, size):
     chars = np.empty(la + lb, np.uint32)
     chars[:la] = codes[a0:a1]
     chars[la:] = codes[b0:b1]
-    alphabet = np.unique(chars)
+    alphabet = _distinct(np.sort(chars))
     bits = 1
     while (1 << bits) < alphabet.size:
         bits += 1
@@ -269,7 +281,7 @@ def exact_jaccard(codes, a0, a1, b0, b1, size):
             for k in range(size):
                 value = (value << width) | ranks[first + p + k]
             run[p] = value
-        runs.append(np.unique(run))
+        runs.append(_distinct(np.sort(run)))
     a, b = runs[0], runs[1]
     common = _common(np.concatenate((a, b)), 0, a.size, a.size, a.size + b.size)
     return common / (a.size + b.size - common)
