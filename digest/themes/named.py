@@ -9,6 +9,7 @@ goes to the theme listed first in config.toml, so the editor's order decides.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ def display_title(article: StoredArticle, limit: int = 30) -> str:
     return body[:limit] + ("…" if len(body) > limit else "") if body else "(无标题)"
 
 
+@functools.lru_cache(maxsize=65536)  # a week's keywords repeat from article to article
 def _substrings(word: str) -> frozenset[str]:
     return frozenset(word[i:j] for i in range(len(word)) for j in range(i + 1, len(word) + 1))
 
