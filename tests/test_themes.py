@@ -250,6 +250,29 @@ def test_prefix_filter_equals_all_pairs_on_a_week_of_stitched_texts():
         assert len(exact) > 20
 
 
+def test_the_early_stopping_intersection_is_exact_whenever_it_reaches_its_need():
+    """The join's verification stops a pair once its keys left cannot reach `need`: the
+    count it gives is the full intersection whenever that reaches `need`, and below `need`
+    whenever the full one is."""
+    import numpy as np
+
+    from digest.themes.simjoin import _common, _common_reaching
+
+    rng = random.Random(3)
+    for _ in range(300):
+        pool = rng.sample(range(1, 400), rng.randrange(2, 200))
+        a = np.array(sorted(rng.sample(pool, rng.randrange(1, len(pool) + 1))), np.uint64)
+        b = np.array(sorted(rng.sample(pool, rng.randrange(1, len(pool) + 1))), np.uint64)
+        keys = np.concatenate((a, b))
+        full = _common(keys, 0, a.size, a.size, keys.size)
+        for need in (0.0, full - 0.5, full - 1e-6, float(full), full + 0.5, rng.random() * 200):
+            got = _common_reaching(keys, 0, a.size, a.size, keys.size, need)
+            if full >= need:
+                assert got == full, (full, need)
+            else:
+                assert got <= full and got < need, (full, need, got)
+
+
 def test_exact_jaccard_on_packed_shingles_equals_jaccard_of_the_strings():
     import numpy as np
 

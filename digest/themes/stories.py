@@ -57,12 +57,17 @@ def _comparable_codes(articles: Sequence[StoredArticle]):
     bodies = [_without_dateline(a) for a in articles]
     # surrogatepass: a lone surrogate (possible in JSON input) is a code point the filter drops
     raw = np.frombuffer("".join(bodies).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    keep = np.zeros(raw.size, dtype=bool)
+    # one lookup a character in a table of every code point (1.1 MB), and each body's kept
+    # count from a running sum at its ends: a third of the time of ten comparisons a
+    # character and a bincount of each character's body
+    table = np.zeros(0x110000, dtype=bool)
     for low, high in _TEXT_RANGES:
-        keep |= (raw >= low) & (raw <= high)
-    text_of = np.repeat(np.arange(len(bodies), dtype=np.int64),
-                        np.fromiter(map(len, bodies), dtype=np.int64, count=len(bodies)))
-    lengths = np.bincount(text_of[keep], minlength=len(bodies)).astype(np.int64)
+        table[low:high + 1] = True
+    keep = table[raw]
+    kept = np.zeros(raw.size + 1, dtype=np.int64)
+    np.cumsum(keep, out=kept[1:])
+    ends = np.cumsum(np.fromiter(map(len, bodies), dtype=np.int64, count=len(bodies)))
+    lengths = np.diff(kept[ends], prepend=0)
     return np.ascontiguousarray(raw[keep]), lengths
 
 
