@@ -118,3 +118,17 @@ def test_jsonl_streams_an_answer_before_the_input_ends():
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_a_new_state_keeps_what_summarize_learnt(tmp_path):
+    """A new state folder has no cache/ of its own (the dictionary tables come from the
+    install): the words one `summarize` learnt are still kept for the next run, which
+    prints the same."""
+    env = {**os.environ, "DIGEST_HOME": str(tmp_path)}
+    env.pop("DIGEST_CONFIG", None)
+    runs = [subprocess.run([sys.executable, "-m", "digest.cli", "summarize", "--json",
+                            str(SEEDS[1])], capture_output=True, cwd=tmp_path, env=env,
+                           timeout=300, check=False) for _ in range(2)]
+    assert all(run.returncode == 0 for run in runs), runs[0].stderr
+    assert (tmp_path / "cache" / "lexicon-v1.npz").is_file()
+    assert runs[0].stdout == runs[1].stdout

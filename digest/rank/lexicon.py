@@ -686,13 +686,21 @@ class Lexicon(dict):
         read_arrays(self._kept, np.array([self._known_stamp]), self._take_kept)
 
     def _keep_new(self) -> None:
-        """At exit: what was learnt since the file was last written (when it did not
-        double), so that the next run starts with it."""
+        """At exit, or when the lexicon is dropped before it: what was learnt since the file
+        was last written (when it did not double), so that the next run starts with it."""
         try:
-            if len(self) > self._kept_size and self._kept.parent.is_dir():  # not removed
+            # the state folder, not its cache/: a new state reads the install-time tables
+            # and has no cache/ until something is written there
+            if len(self) > self._kept_size and self._kept.parent.parent.is_dir():
                 self.keep()
         except Exception:  # noqa: BLE001 - at exit, a file not written is only a cold start
             pass
+
+    def __del__(self) -> None:
+        # A command's ranker is usually gone before the atexit hook runs (`digest summarize`
+        # drops it when it returns), and what it learnt would be lost with it.
+        if getattr(self, "_kept", None) is not None:
+            self._keep_new()
 
     def _take_kept(self, data: dict) -> bool:
         """Takes the arrays ``keep`` wrote, or raises (then the lexicon starts empty)."""
