@@ -46,33 +46,30 @@ def _between_turns(turns: list[int], speaker: dict[int, str], i: int) -> bool:
     return len(set(names)) >= 2 and len(names) > len(set(names))
 
 
-def _kin(text: str, other: str) -> bool:
-    return 6 <= len(other) <= 20 and other[-1] == text[-1] and abs(len(other) - len(text)) <= 3
+def _series_around(lines: list[Line], labels: list[str], i: int, alike) -> bool:
+    """At least two lines read as subheads (body) within 40 lines are `alike` line `i`:
+    three of a pattern are a series of subheads, not a headline among them."""
+    lo, hi = max(0, i - _FAMILY_WINDOW), min(len(lines), i + _FAMILY_WINDOW + 1)
+    return sum(1 for j in range(lo, hi)
+               if j != i and labels[j] == "B" and alike(lines[j].text)) >= 2
 
 
 def _in_ending_family(lines: list[Line], labels: list[str], i: int) -> bool:
-    """At least two lines read as subheads (body) nearby end like line `i` and are about as
-    long: three of a pattern are a series of subheads, not a headline among them."""
+    """Subheads about as long as line `i` (6-20 characters, within 3) ending in its
+    character (`坚持世界观方法论的贯通性` / `高扬中华民族文化的主体性` / `注重价值逻辑统一的整体性`)."""
     text = lines[i].text
     if not 6 <= len(text) <= 20 or not "\u4e00" <= text[-1] <= "\u9fff":
         return False  # a closing quote or bracket is no pattern
-    lo, hi = max(0, i - _FAMILY_WINDOW), min(len(lines), i + _FAMILY_WINDOW + 1)
-    kin = sum(1 for j in range(lo, hi) if j != i and labels[j] == "B"
-              and len(lines[j].text) <= 20 and _kin(text, lines[j].text))
-    return kin >= 2
+    return _series_around(lines, labels, i, lambda other: (
+        6 <= len(other) <= 20 and other[-1] == text[-1] and abs(len(other) - len(text)) <= 3))
 
 
 def _in_shape_series(lines: list[Line], labels: list[str], i: int) -> bool:
-    """At least two lines read as subheads within 40 lines share line `i`'s skeleton
-    (`context._shape`: `生态优先 绿色发展` / `黄金水道 通达全球` / `一江文脉 兴文铸魂`, or a
-    lead of one length before a colon)."""
+    """Subheads with line `i`'s skeleton (`context._shape`: `生态优先 绿色发展` / `黄金水道
+    通达全球` / `一江文脉 兴文铸魂`, or a lead of one length before a colon)."""
     shape = _shape(lines[i].text)
-    if shape is None:
-        return False
-    lo, hi = max(0, i - _FAMILY_WINDOW), min(len(lines), i + _FAMILY_WINDOW + 1)
-    kin = sum(1 for j in range(lo, hi) if j != i and labels[j] == "B"
-              and len(lines[j].text) <= 40 and _shape(lines[j].text) == shape)
-    return kin >= 2
+    return shape is not None and _series_around(
+        lines, labels, i, lambda other: len(other) <= 40 and _shape(other) == shape)
 
 
 def demote(lines: list[Line], labels: list[str], closes_story) -> list[str]:

@@ -115,26 +115,11 @@ def ordered_sets(hashes, offsets, bucket_rank, bits):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _common(keys, a0, a1, b0, b1):
-    """Size of the intersection of two ascending runs of distinct keys."""
-    common = 0
-    while a0 < a1 and b0 < b1:
-        if keys[a0] == keys[b0]:
-            common += 1
-            a0 += 1
-            b0 += 1
-        elif keys[a0] < keys[b0]:
-            a0 += 1
-        else:
-            b0 += 1
-    return common
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _common_reaching(keys, a0, a1, b0, b1, need):
-    """`_common`, or a smaller count once the intersection cannot reach `need` any more:
-    most candidates share far fewer keys than Jaccard t needs, and this stops their
-    comparison when the keys left on one side could no longer make it up."""
+    """Size of the intersection of two ascending runs of distinct keys, or a smaller count
+    once it cannot reach `need` any more (`need` 0: always the full count): most candidates
+    share far fewer keys than Jaccard t needs, and this stops their comparison when the keys
+    left on one side could no longer make it up."""
     common = 0
     while a0 < a1 and b0 < b1:
         if keys[a0] == keys[b0]:
@@ -283,7 +268,7 @@ def exact_jaccard(codes, a0, a1, b0, b1, size):
             run[p] = value
         runs.append(_distinct(np.sort(run)))
     a, b = runs[0], runs[1]
-    common = _common(np.concatenate((a, b)), 0, a.size, a.size, a.size + b.size)
+    common = _common_reaching(np.concatenate((a, b)), 0, a.size, a.size, a.size + b.size, 0.0)
     return common / (a.size + b.size - common)
 
 

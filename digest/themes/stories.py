@@ -19,6 +19,7 @@ chance in a million a week) cannot flip a decision.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -48,6 +49,17 @@ def comparable_text(article: StoredArticle) -> str:
 _TEXT_RANGES = ((0x30, 0x39), (0x41, 0x5A), (0x61, 0x7A), (0x3400, 0x4DBF), (0x4E00, 0x9FFF))
 
 
+@functools.lru_cache(maxsize=1)
+def _text_code_points():
+    """A table of every code point (1.1 MB): whether it is one of `_TEXT_RANGES`'."""
+    import numpy as np
+
+    table = np.zeros(0x110000, dtype=bool)
+    for low, high in _TEXT_RANGES:
+        table[low:high + 1] = True
+    return table
+
+
 def _comparable_codes(articles: Sequence[StoredArticle]):
     """`comparable_text` of every article as one array of code points and their lengths:
     the letters-and-digits filter runs in numpy over the whole week, where a regex per
@@ -60,10 +72,7 @@ def _comparable_codes(articles: Sequence[StoredArticle]):
     # one lookup a character in a table of every code point (1.1 MB), and each body's kept
     # count from a running sum at its ends: a third of the time of ten comparisons a
     # character and a bincount of each character's body
-    table = np.zeros(0x110000, dtype=bool)
-    for low, high in _TEXT_RANGES:
-        table[low:high + 1] = True
-    keep = table[raw]
+    keep = _text_code_points()[raw]
     kept = np.zeros(raw.size + 1, dtype=np.int64)
     np.cumsum(keep, out=kept[1:])
     ends = np.cumsum(np.fromiter(map(len, bodies), dtype=np.int64, count=len(bodies)))
