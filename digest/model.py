@@ -101,6 +101,15 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class GroupingWords:
+    """An issue's articles' grouping words (stage: themes, cut at ingest so that a build
+    need not): `words[i]` belongs to article i, space-joined; `stamp` says what cut them."""
+
+    stamp: str
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RankedArticle:
     article: Article
     summary: Summary
@@ -134,6 +143,10 @@ class StoredArticle:
     place: str | None = None
     dateline: str | None = None
     issue_sha256: str = ""
+    # Words for automatic themes, cut at ingest (themes/words.py), and the stamp of what cut
+    # them; None for an article stored before they were kept.
+    grouping_words: str | None = None
+    grouping_stamp: str = ""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from typing import Literal, Protocol
 from . import decode, parse
 from .config import Config
 from .ingest import Unreadable, Verdict, file_sha256
-from .model import Article, DecodedText, Summary
+from .model import Article, DecodedText, GroupingWords, Summary
 from .render import (
     IndexEntry,
     RenderedDigest,
@@ -44,7 +44,14 @@ from .render import (
 from .store import Store, StoredIssue, open_store
 from .themes import group_week
 from .weeks import IsoWeek
-from .workers import Ordered, Prepared, Preparer, WorkerError, worker_count
+from .workers import (
+    Ordered,
+    Prepared,
+    Preparer,
+    WorkerError,
+    grouping_words_of,
+    worker_count,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +130,9 @@ class LazyRanker:
     def summarize_articles(self, articles: Sequence[Article]) -> list[Summary]:
         return self.loaded().summarize_articles(articles)
 
+    def grouping_words(self, articles: Sequence[Article]) -> GroupingWords | None:
+        return grouping_words_of(self.loaded(), articles)
+
 
 def ingest_file(store: Store, path: Path, ranker: Summarizer) -> IngestResult:
     """Decode, parse, rank and store one file. Never raises for a bad file: the result says."""
@@ -146,7 +156,8 @@ def store_decoded(store: Store, decoded: DecodedText, ranker: Summarizer,
         parsed = parse.parse_issue(decoded)
         summaries = ranker.summarize_articles(parsed.articles)
         issue_id = store.ingest_parsed(parsed, summaries, mtime=decoded.mtime,
-                                       encoding=decoded.encoding)
+                                       encoding=decoded.encoding,
+                                       words=grouping_words_of(ranker, parsed.articles))
         if issue_id is not None:
             count = len(parsed.articles)
             return IngestResult(path, "stored", f"{path.name}: stored {count} articles",
@@ -214,7 +225,7 @@ def store_in_batches(store: Store, results: Ordered) -> Iterator[list[Written]]:
                 try:
                     outcome: int | None | BaseException = store.ingest_parsed(
                         parsed, prepared.summaries, mtime=prepared.mtime,
-                        encoding=prepared.encoding)
+                        encoding=prepared.encoding, words=prepared.words)
                 except Exception as exc:  # noqa: BLE001 - this file only; the caller judges
                     outcome = exc
                 batch.append(Written(item, prepared, outcome))

@@ -24,7 +24,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .config import Config
-from .model import KeySentence, KeywordCandidate, ParsedIssue, StoredArticle, Summary
+from .model import (
+    GroupingWords,
+    KeySentence,
+    KeywordCandidate,
+    ParsedIssue,
+    StoredArticle,
+    Summary,
+)
 from .rank.df import reweighted
 from .sanitize import clean
 from .sanitize import clean_optional as _c
@@ -192,6 +199,12 @@ MIGRATIONS: list[Migration] = [
             articles INTEGER NOT NULL
         )""",
         "INSERT INTO term_documents (id, articles) VALUES (1, 0)",
+    )),
+    # Words for automatic themes cut at ingest (digest/themes/words.py), so that building a
+    # week does not cut them again; NULL for articles stored before (a build cuts those).
+    Migration("grouping words cut at ingest", (
+        "ALTER TABLE articles ADD COLUMN grouping_words TEXT",
+        "ALTER TABLE articles ADD COLUMN grouping_stamp TEXT NOT NULL DEFAULT ''",
     )),
 ]
 
@@ -363,15 +376,21 @@ class Store:
 
     def ingest_parsed(self, parsed: ParsedIssue, summaries: Sequence[Summary], *,
                       mtime: dt.datetime | None = None, encoding: str | None = None,
-                      now: dt.datetime | None = None) -> int | None:
+                      now: dt.datetime | None = None,
+                      words: GroupingWords | None = None) -> int | None:
         """Store one parsed and ranked issue in one transaction.
 
-        `summaries[i]` belongs to `parsed.articles[i]`. Returns the new issue id, or None
-        when a file with the same sha256 is already stored (nothing is written then).
+        `summaries[i]` belongs to `parsed.articles[i]`, as `words.words[i]` (if given) does.
+        Returns the new issue id, or None when a file with the same sha256 is already stored
+        (nothing is written then).
         """
         if len(summaries) != len(parsed.articles):
             raise ValueError(f"{parsed.issue.source}: {len(parsed.articles)} articles but "
                              f"{len(summaries)} summaries")
+        if words is not None and len(words.words) != len(parsed.articles):
+            raise ValueError(f"{parsed.issue.source}: {len(parsed.articles)} articles but "
+                             f"{len(words.words)} grouping words")
+        stamp = words.stamp if words is not None else ""
         now = (now or _utc_now()).astimezone(dt.timezone.utc)
         meta = parsed.issue
         file_date = file_date_of(parsed, mtime, self.tz, now.astimezone(self.tz).date())
@@ -396,16 +415,17 @@ class Store:
             candidates: list[tuple] = []
             document_counts: dict[str, int] = {}  # word -> articles, in first-seen order
             counted = 0
-            for article, summary in zip(parsed.articles, summaries):
+            for k, (article, summary) in enumerate(zip(parsed.articles, summaries)):
                 article_id = conn.execute(
                     "INSERT INTO articles (issue_id, position, title, kicker, subtitle, date,"
-                    " place, dateline, byline, kind, paragraphs, week, week_basis)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " place, dateline, byline, kind, paragraphs, week, week_basis,"
+                    " grouping_words, grouping_stamp) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (issue_id, article.index, _c(article.title), _c(article.kicker),
                      _c(article.subtitle), _iso(article.date), _c(article.place),
                      _c(article.dateline), _c(article.byline), article.kind,
                      json.dumps([clean(p) for p in article.paragraphs], ensure_ascii=False),
-                     week, basis)).lastrowid
+                     week, basis, words.words[k] if words is not None else None,
+                     stamp)).lastrowid
                 sentences += [(article_id, i, s.index, clean(s.text), s.score)
                               for i, s in enumerate(summary.sentences)]
                 keywords += [(article_id, i, clean(word))
@@ -467,7 +487,8 @@ class Store:
                 keywords=tuple(keywords.get(row["id"], ())),
                 file_date=_date(row["file_date"]), week_basis=row["week_basis"],
                 position=row["position"], place=row["place"], dateline=row["dateline"],
-                issue_sha256=row["sha256"])
+                issue_sha256=row["sha256"], grouping_words=row["grouping_words"],
+                grouping_stamp=row["grouping_stamp"])
             for row in rows)
         # Reading order: by the date that placed the article, then paper, file and position,
         # so a digest does not depend on the order files happened to be ingested in.

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 from . import decode
 from .config import Config
-from .model import Article, ParsedIssue, Summary
+from .model import Article, GroupingWords, ParsedIssue, Summary
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -86,6 +86,7 @@ class Prepared:
     path: Path
     parsed: ParsedIssue | None = None
     summaries: tuple[Summary, ...] = ()
+    words: GroupingWords | None = None
     encoding: str | None = None
     mtime: dt.datetime | None = None
     # Set when the file is at fault: "decode" (not readable as text: `error` is the
@@ -110,6 +111,13 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{at}"
 
 
+def grouping_words_of(ranker: Summarizer, articles) -> GroupingWords | None:
+    """The articles' grouping words, when the ranker cuts them (a Ranker does; a stand-in
+    that does not leaves them to the build, which cuts what the store lacks)."""
+    cut = getattr(ranker, "grouping_words", None)
+    return cut(articles) if cut is not None else None
+
+
 def prepare_file(path: Path, ranker: Summarizer) -> Prepared:
     """Decode, parse and rank one file. Raises only when the machine gives out (memory)."""
     from . import parse  # here: `digest status` imports this module and never parses
@@ -122,6 +130,7 @@ def prepare_file(path: Path, ranker: Summarizer) -> Prepared:
     try:
         parsed = parse.parse_issue(decoded)
         summaries = tuple(ranker.summarize_articles(parsed.articles))
+        words = grouping_words_of(ranker, parsed.articles)
     except (MemoryError, RecursionError):
         raise  # the machine's limits, not the file: let the caller retry later
     except Exception as exc:  # noqa: BLE001 - reported with the file, judged by the caller
@@ -129,7 +138,7 @@ def prepare_file(path: Path, ranker: Summarizer) -> Prepared:
     # The store needs neither the set-aside lines nor line numbers: don't ship them back.
     parsed = ParsedIssue(issue=parsed.issue, non_article=(), articles=tuple(
         dataclasses.replace(a, source_lines=()) for a in parsed.articles))
-    return Prepared(path, parsed, summaries, decoded.encoding, decoded.mtime,
+    return Prepared(path, parsed, summaries, words, decoded.encoding, decoded.mtime,
                     seconds=time.perf_counter() - start)
 
 

@@ -358,3 +358,54 @@ def test_seeds_ingest_with_the_real_ranker(config):
         sizes = {w: len(opened.articles_in_week(w)) for w in opened.weeks()}
         assert min(sizes.values()) >= 8  # no single-article weeks from stray datelines
     assert [r.status for r in pipeline.ingest_paths(config, [SEEDS])] == ["skipped"] * 5
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="seeds/ missing")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # forged words
+def test_ingest_stores_the_grouping_words_a_build_would_cut(config):
+    """Ingest cuts each article's grouping words once (themes/words.py); they are what a
+    build would cut from the stored article, and a week groups the same with them, without
+    them (a store from before) or with words of another tokenizer's stamp (ignored)."""
+    from digest.text import make_tokenizer
+    from digest.themes import group_week
+    from digest.themes.words import grouping_words, words_stamp
+
+    pipeline.ingest_paths(config, [SEEDS])
+    tokenizer = make_tokenizer(config.text, config.paths.state / "cache")
+    with open_store(config) as opened:
+        week = opened.articles_in_week(IsoWeek(2022, 30))
+    assert all(a.grouping_stamp == words_stamp(config.text) for a in week)
+    assert [a.grouping_words for a in week] == [grouping_words(a, tokenizer) for a in week]
+    assert all(len(a.grouping_words.split(" ")) > 20 for a in week)
+    without = [dataclasses.replace(a, grouping_words=None, grouping_stamp="") for a in week]
+    stale = [dataclasses.replace(a, grouping_words="错词 错词", grouping_stamp="another")
+             for a in week]
+
+    automatic = dataclasses.replace(config, themes=())  # every story grouped by its words
+
+    def grouped(articles):
+        return [(t.name, t.label, [(s.lead.id, [a.id for a in s.also_in]) for s in t.stories])
+                for t in group_week(articles, automatic)]
+
+    assert len(grouped(week)) >= 2
+    assert grouped(week) == grouped(without) == grouped(stale)
+    # and the stored words are the ones used: words forged under the right stamp change it
+    forged = [dataclasses.replace(a, grouping_words="错词 测试" if a.id % 2 else "别的 词语")
+              for a in week]
+    assert grouped(forged) != grouped(week)
+
+
+def test_grouping_words_carry_a_stamp_of_what_cut_them(tmp_path):
+    """Another backend or another user dictionary gives another stamp, so a build cuts
+    again rather than use words cut another way."""
+    from digest.config import TextConfig
+    from digest.themes.words import words_stamp
+
+    words = tmp_path / "words.txt"
+    words.write_text("东昌府 10 ns\n", encoding="utf-8")
+    plain = words_stamp(TextConfig(tokenizer="rjieba"))
+    with_dict = words_stamp(TextConfig(tokenizer="rjieba", user_dict=words))
+    assert len({plain, with_dict, words_stamp(TextConfig(tokenizer="jieba"))}) == 3
+    assert words_stamp(TextConfig(tokenizer="rjieba", user_dict=words)) == with_dict
+    words.write_text("东昌府 10 ns\n聊城 5 ns\n", encoding="utf-8")
+    assert words_stamp(TextConfig(tokenizer="rjieba", user_dict=words)) != with_dict

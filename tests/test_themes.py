@@ -404,7 +404,10 @@ def _tfidf_by_scikit_learn(stories, config):
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     from digest.text import load_stopwords, make_tokenizer
-    from digest.themes.cluster import _SPACE, _WORD, TOKEN_CHARS, headline
+    from digest.themes.named import headline
+    from digest.themes.words import SPACE as _SPACE
+    from digest.themes.words import TOKEN_CHARS
+    from digest.themes.words import WORD as _WORD
 
     tokenizer = make_tokenizer(config.text, config.paths.state / "cache")
     stop = load_stopwords(config.text.stopwords)
@@ -641,21 +644,48 @@ def test_similarity_zero_still_names_every_group(config):
     assert len(articles_of(themes)) == 3
 
 
-def test_lsa_vectors_do_not_depend_on_words_the_stories_do_not_use():
-    """_lsa drops the week's words the clustered stories leave unused (zero columns): the
-    stories' vectors are those of the full matrix."""
+def _wide_matrix():
+    """40 stories, 900 words of which they use 300 (as a week's vocabulary and the stories
+    named themes left)."""
     import numpy as np
     from scipy import sparse
-
-    from digest.themes.cluster import _lsa
 
     rng = np.random.default_rng(3)
     dense = rng.random((40, 300)) * (rng.random((40, 300)) < 0.05)
     wide = np.zeros((40, 900))
     wide[:, rng.choice(900, 300, replace=False)] = dense
+    return sparse.csr_matrix(wide)
+
+
+def test_lsa_is_the_exact_svd_in_a_week_of_ordinary_size():
+    """Up to EXACT_SVD_MOST stories the vectors are U_k Σ_k of the exact SVD, unit length,
+    each column's sign as scikit-learn's svd_flip sets it."""
+    import numpy as np
+    from sklearn.utils.extmath import svd_flip
+
+    from digest.themes.cluster import EXACT_SVD_MOST, _lsa
+
+    matrix = _wide_matrix()
+    assert matrix.shape[0] <= EXACT_SVD_MOST
+    u, s, vt = np.linalg.svd(matrix.toarray(), full_matrices=False)
+    u, vt = svd_flip(u, vt, u_based_decision=True)
+    reference = u[:, :10] * s[:10]
+    reference /= np.linalg.norm(reference, axis=1, keepdims=True)
+    assert np.allclose(_lsa(matrix, 10), reference, atol=1e-9)
+
+
+def test_large_week_lsa_does_not_depend_on_words_the_stories_do_not_use(monkeypatch):
+    """Above EXACT_SVD_MOST stories (the randomized SVD), _lsa drops the week's words the
+    clustered stories leave unused (zero columns): the stories' vectors are those of the
+    full matrix."""
+    import numpy as np
     from sklearn.decomposition import TruncatedSVD
     from sklearn.preprocessing import normalize
 
-    svd = TruncatedSVD(10, random_state=0).fit(sparse.csr_matrix(wide.T))
+    from digest.themes import cluster
+
+    monkeypatch.setattr(cluster, "EXACT_SVD_MOST", 10)  # these 40 stories count as many
+    matrix = _wide_matrix()
+    svd = TruncatedSVD(10, random_state=0).fit(matrix.T.tocsr())
     reference = normalize(svd.components_.T * svd.singular_values_)
-    assert np.allclose(_lsa(sparse.csr_matrix(wide), 10), reference, atol=1e-9)
+    assert np.allclose(cluster._lsa(matrix, 10), reference, atol=1e-9)

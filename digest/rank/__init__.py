@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
-from ..model import Article, Summary
+from ..model import Article, GroupingWords, Summary
 
 if TYPE_CHECKING:
     from ..config import Config, RankConfig
@@ -152,6 +152,8 @@ class Ranker:
             # new words differently (1% of tokens on the seeds, 3 of 48 top-3s change).
             engine, text = Textrank4zhEngine, dataclasses.replace(text, tokenizer="jieba")
         cache = Path(config.paths.state) / "cache"
+        self._grouping_text = config.text  # the config's tokenizer, whatever the mode's
+        self._cache = cache
         tokenizer = make_tokenizer(text, cache_dir=cache)
         stopwords = load_stopwords(text.stopwords)
         if engine is DefaultEngine:
@@ -183,6 +185,16 @@ class Ranker:
                            ) -> list[Summary]:
         """``summarize_article`` for a whole issue, ranked in batches (the fast path)."""
         return self.summarize_batch([(a.body, deck_of(a)) for a in articles], top)
+
+    def grouping_words(self, articles: Sequence[Article]) -> GroupingWords:
+        """The articles' words for automatic themes (digest/themes/words.py), cut here at
+        ingest, beside the ranking, so that a build need not cut them."""
+        from ..text import make_tokenizer
+        from ..themes.words import grouping_words, words_stamp
+
+        tokenizer = make_tokenizer(self._grouping_text, cache_dir=self._cache)
+        return GroupingWords(words_stamp(self._grouping_text),
+                             tuple(grouping_words(a, tokenizer) for a in articles))
 
     def summarize_many(self, items: Iterable[tuple[str, str | None]], top: int | None = None
                        ) -> Iterator[Summary]:
