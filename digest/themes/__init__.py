@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from ..config import Config
 from ..model import StoredArticle, StoryGroup, Theme
 from ..weeks import reading_order
+from .ahead import WeekAhead
 from .highlights import Highlight, week_highlights
 from .named import (
     BODY_CAP_PER_WORD,
@@ -63,15 +64,17 @@ def _in_order(stories: Sequence[StoryGroup]) -> tuple[StoryGroup, ...]:
 
 
 def group_stories(stories: Sequence[StoryGroup], config: Config,
-                  ahead=None) -> tuple[Theme, ...]:
+                  ahead: WeekAhead | None = None) -> tuple[Theme, ...]:
     """Themes of already merged stories: named ones (config order), automatic ones (largest
-    first), then 其他. `ahead`: a finished cluster.WordsAhead of the week's articles."""
+    first), then 其他. `ahead`: a finished WeekAhead of the week's articles."""
     from .cluster import cluster_label, cluster_stories, word_counts
 
     rules = theme_rules(config)
     claimed: dict[str, list[StoryGroup]] = {rule.name: [] for rule in rules}
     unclaimed: list[StoryGroup] = []
-    for story, name in zip(stories, claim_all([s.lead for s in stories], rules)):
+    leads = [s.lead for s in stories]
+    claims = ahead.claims_of(leads) if ahead else claim_all(leads, rules)
+    for story, name in zip(stories, claims):
         (claimed[name] if name else unclaimed).append(story)
     themes = [Theme(name=name, label=name, automatic=False, stories=_in_order(group))
               for name, group in claimed.items() if group]
@@ -111,9 +114,7 @@ def group_stories(stories: Sequence[StoryGroup], config: Config,
 def group_week(articles: Sequence[StoredArticle], config: Config) -> tuple[Theme, ...]:
     """Themes in digest order. Every article appears exactly once: as a story's lead or in
     its also_in."""
-    from .cluster import WordsAhead
-
-    ahead = WordsAhead(articles, config)  # cuts words beside the merging (see there)
+    ahead = WeekAhead(articles, config)  # claims and words beside the merging (see there)
     try:
         stories = merge_same_stories(articles, config.dedupe)
     finally:

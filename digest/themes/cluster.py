@@ -60,48 +60,6 @@ class _Columns(dict):
         return self[word]
 
 
-class WordsAhead:
-    """The week's articles' words mapped to columns in a second thread, started before
-    same-story merging: merging spends most of its time in compiled loops that release the
-    GIL, so on a machine with two cores this runs beside it instead of after it. Words the
-    store holds (see `words.py`) are split and looked up (0.7 s a week of 5,000 articles);
-    an article without them is cut (jieba-rs, which holds the GIL; 1.5 s for 5,000). Every
-    article is done, since which one leads its story is known only after merging; `finish`
-    stops the thread wherever it is, and `word_counts` does the leads it had not reached.
-    The result does not depend on how far it got: columns are renamed in word order by
-    `tfidf`, and a word only non-leads use has no story."""
-
-    def __init__(self, articles: Sequence, config: Config) -> None:
-        import threading
-
-        self._articles = list(articles)
-        self._config = config
-        self.stamp = words_stamp(config.text)
-        self.column = _Columns(_stopwords(config))
-        self.ready: dict[int, object] = {}  # id(article) -> its words' columns
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="digest-words", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            tokenizer = None
-            for article in self._articles:
-                if self._stop.is_set():
-                    return
-                if not _stored(article, self.stamp):
-                    tokenizer = tokenizer or _tokenizer(self._config)
-                self.ready[id(article)] = _columns_of(self.column, article, self.stamp,
-                                                      tokenizer)
-        except Exception:  # noqa: BLE001 - word_counts cuts what is missing, and raises there
-            return
-
-    def finish(self) -> "WordsAhead":
-        self._stop.set()
-        self._thread.join()
-        return self
-
-
 def _tokenizer(config: Config):
     from ..text import make_tokenizer
 
@@ -114,7 +72,11 @@ def _stopwords(config: Config) -> frozenset[str]:
     return load_stopwords(config.text.stopwords)
 
 
-def _stored(article, stamp: str) -> bool:
+def new_columns(config: Config) -> "_Columns":
+    return _Columns(_stopwords(config))
+
+
+def stored(article, stamp: str) -> bool:
     """Whether the article carries words cut the way this config cuts them."""
     return article.grouping_words is not None and article.grouping_stamp == stamp
 
@@ -125,25 +87,25 @@ def _columns(column: "_Columns", words: list[str]):
     return np.fromiter(map(column.__getitem__, words), dtype=np.int32, count=len(words))
 
 
-def _columns_of(column: "_Columns", article, stamp: str, tokenizer):
+def columns_of(column: "_Columns", article, stamp: str, tokenizer):
     """The article's words as columns: those the store holds, or cut now (`tokenizer`
     needed only then)."""
-    if _stored(article, stamp):
+    if stored(article, stamp):
         return _columns(column, split_words(article.grouping_words))
     return _columns(column, tokenizer.cut(grouping_text(article)))
 
 
 def word_counts(stories: Sequence[StoryGroup], config: Config,
-                ahead: WordsAhead | None = None):
+                ahead=None):
     """Each story's words (see the module docstring) counted: a CSR matrix of int64 counts,
     one row per story, and the words of the columns (in first-seen order; a column may
-    have no story, see WordsAhead). Words are mapped to columns as they are cut, where
-    scikit-learn's CountVectorizer counts them in a Python loop (0.6 s a week of 5,000
-    articles). `ahead`: words already cut (finished)."""
+    have no story, see ahead.WeekAhead). Words are mapped to columns as they are read,
+    where scikit-learn's CountVectorizer counts them in a Python loop (0.6 s a week of
+    5,000 articles). `ahead`: a finished WeekAhead, whose columns are used and extended."""
     import numpy as np
     from scipy import sparse
 
-    column = ahead.column if ahead else _Columns(_stopwords(config))
+    column = ahead.column if ahead else new_columns(config)
     ready = ahead.ready if ahead else {}
     stamp = ahead.stamp if ahead else words_stamp(config.text)
     tokenizer = None
@@ -152,9 +114,9 @@ def word_counts(stories: Sequence[StoryGroup], config: Config,
         lead = story.lead
         ids = ready.get(id(lead))
         if ids is None:
-            if tokenizer is None and not _stored(lead, stamp):
+            if tokenizer is None and not stored(lead, stamp):
                 tokenizer = _tokenizer(config)
-            ids = _columns_of(column, lead, stamp, tokenizer)
+            ids = columns_of(column, lead, stamp, tokenizer)
         rows.append(ids)
     cols = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, dtype=np.int64)
     row_of = np.repeat(np.arange(len(stories), dtype=np.int64), [r.size for r in rows])
