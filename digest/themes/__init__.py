@@ -10,6 +10,9 @@
    words; stories that fit no group go to a final "其他".
 4. The week's most important stories for 本周要点 (`highlights`).
 
+Named-theme claims and the words' matrix columns are worked out beside step 1 in a second
+thread (`ahead`); the words themselves are cut at ingest and stored (`words`).
+
 Only the functions that group import numpy/scikit-learn, so importing this package (as the
 renderer does) stays cheap.
 """
