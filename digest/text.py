@@ -315,6 +315,20 @@ def _tokenizer(name: str, cache_dir: Path, user_dict: Path | None) -> Tokenizer:
     raise ValueError(f"unknown tokenizer {name!r}; choose one of {', '.join(TOKENIZERS)}")
 
 
+def tokenizer_id(name: str, user_dict: Path | None) -> str:
+    """What a tokenizer's output depends on: its backend's name and version and the user
+    dictionary's content (for caches of what it cut or tagged)."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version(name)
+    except PackageNotFoundError:
+        release = "?"
+    words = hashlib.sha256(user_dict.read_bytes()).hexdigest() if user_dict else "-"
+    return f"{name} {release} {words}"
+
+
 def make_tokenizer(text_config, cache_dir: Path) -> Tokenizer:
     """The backend named by ``text_config.tokenizer``, with its user dictionary loaded.
 

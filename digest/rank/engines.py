@@ -15,7 +15,13 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..model import KeySentence, KeywordCandidate, Summary
-from ..text import SentenceSpan, Tokenizer, sentence_bounds, split_sentences_textrank4zh
+from ..text import (
+    SentenceSpan,
+    Tokenizer,
+    sentence_bounds,
+    split_sentences_textrank4zh,
+    tokenizer_id,
+)
 from .names import FOLLOWERS, anchors, find_names, join_names
 from .sentences import balanced, prepare
 from .kernels import rank_batch
@@ -277,17 +283,8 @@ class DefaultEngine:
 
 
 def tagger_id(tokenizer: Tokenizer, user_dict: Path | None) -> str:
-    """The tagger and its dictionary, for the cache of its flags: name, version and the
-    user dictionary's content."""
-    import hashlib
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        release = version(tokenizer.name)
-    except PackageNotFoundError:
-        release = "?"
-    words = hashlib.sha256(user_dict.read_bytes()).hexdigest() if user_dict else "-"
-    return f"{tokenizer.name} {release} {words}"
+    """The tagger and its dictionary, for the cache of its flags (text.tokenizer_id)."""
+    return tokenizer_id(tokenizer.name, user_dict)
 
 
 @dataclasses.dataclass

@@ -67,13 +67,10 @@ def _file_key(path: Path) -> tuple[int, int] | None:
 
 @functools.lru_cache(maxsize=8)
 def _stamp(backend: str, user_dict: Path | None, key: tuple[int, int] | None) -> str:
-    from importlib import metadata
+    """`key` (the dictionary's mtime and size) only keys the cache: an edited dictionary is
+    read again."""
+    from ..text import tokenizer_id  # numpy and numba: only when words are cut or used
 
-    try:
-        version = metadata.version(backend)
-    except metadata.PackageNotFoundError:
-        version = "?"
-    digest = hashlib.sha256(f"{STAMP_VERSION}\0{backend}\0{version}\0{TOKEN_CHARS}".encode())
-    if user_dict is not None and key is not None:
-        digest.update(user_dict.read_bytes())
-    return digest.hexdigest()[:16]
+    used = user_dict if key is not None else None
+    identity = f"{STAMP_VERSION}\0{TOKEN_CHARS}\0{tokenizer_id(backend, used)}"
+    return hashlib.sha256(identity.encode()).hexdigest()[:16]
