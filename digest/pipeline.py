@@ -49,7 +49,7 @@ from .workers import (
     Prepared,
     Preparer,
     WorkerError,
-    grouping_words_of,
+    rank_and_cut,
     worker_count,
 )
 
@@ -130,8 +130,9 @@ class LazyRanker:
     def summarize_articles(self, articles: Sequence[Article]) -> list[Summary]:
         return self.loaded().summarize_articles(articles)
 
-    def grouping_words(self, articles: Sequence[Article]) -> GroupingWords | None:
-        return grouping_words_of(self.loaded(), articles)
+    def summarize_with_words(self, articles: Sequence[Article]
+                             ) -> tuple[list[Summary], GroupingWords | None]:
+        return rank_and_cut(self.loaded(), articles)
 
 
 def ingest_file(store: Store, path: Path, ranker: Summarizer) -> IngestResult:
@@ -154,10 +155,9 @@ def store_decoded(store: Store, decoded: DecodedText, ranker: Summarizer,
     known = store.issue_by_sha256(decoded.sha256)
     if known is None:
         parsed = parse.parse_issue(decoded)
-        summaries = ranker.summarize_articles(parsed.articles)
+        summaries, words = rank_and_cut(ranker, parsed.articles)
         issue_id = store.ingest_parsed(parsed, summaries, mtime=decoded.mtime,
-                                       encoding=decoded.encoding,
-                                       words=grouping_words_of(ranker, parsed.articles))
+                                       encoding=decoded.encoding, words=words)
         if issue_id is not None:
             count = len(parsed.articles)
             return IngestResult(path, "stored", f"{path.name}: stored {count} articles",

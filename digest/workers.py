@@ -111,11 +111,14 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{at}"
 
 
-def grouping_words_of(ranker: Summarizer, articles) -> GroupingWords | None:
-    """The articles' grouping words, when the ranker cuts them (a Ranker does; a stand-in
-    that does not leaves them to the build, which cuts what the store lacks)."""
-    cut = getattr(ranker, "grouping_words", None)
-    return cut(articles) if cut is not None else None
+def rank_and_cut(ranker: Summarizer, articles) -> tuple[list[Summary], GroupingWords | None]:
+    """The articles' summaries, and their grouping words when the ranker cuts them (a
+    Ranker does, from the same cut; a stand-in that does not leaves them to the build,
+    which cuts what the store lacks)."""
+    both = getattr(ranker, "summarize_with_words", None)
+    if both is not None:
+        return both(articles)
+    return list(ranker.summarize_articles(articles)), None
 
 
 def prepare_file(path: Path, ranker: Summarizer) -> Prepared:
@@ -129,8 +132,7 @@ def prepare_file(path: Path, ranker: Summarizer) -> Prepared:
         return Prepared(path, failed="decode", error=exc.reason)
     try:
         parsed = parse.parse_issue(decoded)
-        summaries = tuple(ranker.summarize_articles(parsed.articles))
-        words = grouping_words_of(ranker, parsed.articles)
+        summaries, words = rank_and_cut(ranker, parsed.articles)
     except (MemoryError, RecursionError):
         raise  # the machine's limits, not the file: let the caller retry later
     except Exception as exc:  # noqa: BLE001 - reported with the file, judged by the caller
@@ -138,7 +140,7 @@ def prepare_file(path: Path, ranker: Summarizer) -> Prepared:
     # The store needs neither the set-aside lines nor line numbers: don't ship them back.
     parsed = ParsedIssue(issue=parsed.issue, non_article=(), articles=tuple(
         dataclasses.replace(a, source_lines=()) for a in parsed.articles))
-    return Prepared(path, parsed, summaries, words, decoded.encoding, decoded.mtime,
+    return Prepared(path, parsed, tuple(summaries), words, decoded.encoding, decoded.mtime,
                     seconds=time.perf_counter() - start)
 
 

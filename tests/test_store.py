@@ -395,6 +395,56 @@ def test_ingest_stores_the_grouping_words_a_build_would_cut(config):
     assert grouped(forged) != grouped(week)
 
 
+DEV_ISSUES = ROOT.parent / "shared" / "dev" / "issues"
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="seeds/ missing")
+def test_grouping_words_from_the_rankers_cut_are_those_of_a_cut_of_their_own(config):
+    """Ingest takes the body's grouping words from the ranker's cut of it (one cut an
+    article, themes/words.py `grouping_words_from_cut`); on every article of the seeds and
+    the dev papers (other papers, other layouts: bodies longer and shorter than TOKEN_CHARS)
+    they are the words a separate cut of the grouping text gives, and the summaries are
+    summarize_articles' own."""
+    from digest import decode, parse
+    from digest.rank import Ranker
+    from digest.text import make_tokenizer
+    from digest.themes.words import TOKEN_CHARS, grouping_words, words_stamp
+
+    ranker = Ranker(config)
+    tokenizer = make_tokenizer(config.text, config.paths.state / "cache")
+    files = sorted(SEEDS.glob("*.txt")) + sorted(DEV_ISSUES.glob("*.txt"))
+    long_bodies = checked = 0
+    for path in files:
+        articles = parse.parse_issue(decode.read_issue_file(path)).articles
+        summaries, words = ranker.summarize_with_words(articles)
+        assert summaries == ranker.summarize_articles(articles)
+        assert words.stamp == words_stamp(config.text)
+        assert list(words.words) == [grouping_words(a, tokenizer) for a in articles], path.name
+        long_bodies += sum(len(a.body) > TOKEN_CHARS for a in articles)
+        checked += len(articles)
+    assert checked >= 48 and long_bodies >= 1
+
+
+def test_grouping_words_from_a_cut_that_does_not_line_up_are_cut_afresh(config):
+    """A body cut that is not the body's (a character changed, a line break inside a
+    token, none given) is not used: the article is cut again, so the words are the same."""
+    from digest.text import make_tokenizer
+    from digest.themes.words import TOKEN_CHARS, grouping_words, grouping_words_from_cut
+
+    tokenizer = make_tokenizer(config.text, config.paths.state / "cache")
+    long_paragraph = "东昌府区推进重点项目建设，" * 200  # no line break before TOKEN_CHARS
+    assert len(long_paragraph) > TOKEN_CHARS
+    for body in ("聊城市东昌府区召开会议。\n会议强调，要抓好落实。",
+                 "第一段讲经济。\n" + long_paragraph, long_paragraph):
+        a = article(title="重点项目", body=body)
+        fresh = grouping_words(a, tokenizer)
+        good = "\0".join(tokenizer.cut(a.body))
+        assert grouping_words_from_cut(a, good, tokenizer) == fresh
+        for bad in (None, good.replace("会", "开", 1), good.replace("\n\0", "\n", 1),
+                    "假\0词", ""):
+            assert grouping_words_from_cut(a, bad, tokenizer) == fresh
+
+
 def test_grouping_words_carry_a_stamp_of_what_cut_them(tmp_path):
     """Another backend or another user dictionary gives another stamp, so a build cuts
     again rather than use words cut another way."""

@@ -33,7 +33,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from ..model import Article, GroupingWords, Summary
 
@@ -196,6 +196,30 @@ class Ranker:
         return GroupingWords(words_stamp(self._grouping_text),
                              tuple(grouping_words(a, tokenizer) for a in articles))
 
+    def summarize_with_words(self, articles: Sequence[Article]
+                             ) -> tuple[list[Summary], GroupingWords]:
+        """``summarize_articles`` and ``grouping_words`` at once, as ingest needs them: in
+        the default mode the grouping words take the body's tokens from the ranker's own
+        cut of it (themes/words.py ``grouping_words_from_cut``), the same words as a cut of
+        their own gives, for a fifth of an ingest's time less."""
+        from ..themes.words import grouping_words_from_cut, words_stamp
+        from .engines import DefaultEngine
+
+        engine = self.engine
+        if not isinstance(engine, DefaultEngine):  # textrank4zh mode tags with jieba.posseg
+            return self.summarize_articles(articles), self.grouping_words(articles)
+        tokenizer = engine.tokenizer  # the config's: the grouping words' (default mode)
+        summaries: list[Summary] = []
+        words: list[str] = []
+        for first in range(0, len(articles), self.batch_size):
+            batch = articles[first:first + self.batch_size]
+            ranked, cuts = engine.analyse_batch_with_cuts(
+                [(a.body, deck_of(a)) for a in batch], self._count(None),
+                self.rank.keywords, self.rank.char_budget)
+            summaries += ranked
+            words += (grouping_words_from_cut(a, cut, tokenizer) for a, cut in zip(batch, cuts))
+        return summaries, GroupingWords(words_stamp(self._grouping_text), tuple(words))
+
     def summarize_many(self, items: Iterable[tuple[str, str | None]], top: int | None = None
                        ) -> Iterator[Summary]:
         """``summarize`` for a stream of (text, title) pairs, in order; ranks up to
@@ -216,11 +240,14 @@ class Ranker:
 
     def _rank(self, items: Sequence[tuple[str, str | None]], top: int | None
               ) -> list[Summary]:
+        return self.engine.analyse_batch(items, self._count(top), self.rank.keywords,
+                                         self.rank.char_budget)
+
+    def _count(self, top: int | None) -> Callable[[int], int]:
         def count(candidates: int) -> int:
             return pick_count(candidates, self.rank, top)
 
-        return self.engine.analyse_batch(items, count, self.rank.keywords,
-                                         self.rank.char_budget)
+        return count
 
 
 def deck_of(article: Article) -> str | None:

@@ -260,6 +260,15 @@ class DefaultEngine:
     def analyse_batch(self, items: Sequence[tuple[str, str | None]],
                       count: Callable[[int], int], keywords: int, budget: int | None
                       ) -> list[Summary]:
+        return self.analyse_batch_with_cuts(items, count, keywords, budget)[0]
+
+    def analyse_batch_with_cuts(self, items: Sequence[tuple[str, str | None]],
+                                count: Callable[[int], int], keywords: int,
+                                budget: int | None
+                                ) -> tuple[list[Summary], list[str | None]]:
+        """``analyse_batch``, and each body's tokens as the tokenizer cut them, joined by
+        NUL (None where the batch was tagged instead: the jieba backend), for the grouping
+        words (digest/themes/words.py) not to cut the same text again."""
         lex = self.lexicon
         lex.ensure_room()
         b = _Batch.build(items, self.tokenizer, lex)
@@ -278,8 +287,8 @@ class DefaultEngine:
             self.min_sentence_chars, slots, lex.length, lex.word, lex.flags,
             lex.word_idf, self.sentence_alpha, self.sentence_tol, self.headline_weight,
             self.keyword_alpha, self.keyword_tol, self.window)
-        return b.summaries(scores, picked, found, found_score, slots, max(keywords, 0), lex,
-                           self.protected)
+        return (b.summaries(scores, picked, found, found_score, slots, max(keywords, 0), lex,
+                            self.protected), b.body_cuts())
 
 
 def tagger_id(tokenizer: Tokenizer, user_dict: Path | None) -> str:
@@ -308,6 +317,8 @@ class _Batch:
     codes: np.ndarray  # ``text`` as code points (UTF-32)
     name_starts: np.ndarray | None = None  # where a title is followed by a surname (offsets)
     token_end: np.ndarray | None = None  # cumulative token lengths, made when names need it
+    cuts: list[str] | None = None  # each article string's tokens joined by NUL (cut path)
+    has_deck: list[bool] | None = None
 
     @classmethod
     def build(cls, items: Sequence[tuple[str, str | None]], tokenizer: Tokenizer,
@@ -327,6 +338,7 @@ class _Batch:
             joined = ["\0".join(cut(string)) for string in strings]  # one tokenizer call each
             pid, counts = lexicon.batch_ids(joined, strings, tokenizer.tag)
         else:
+            joined = None
             ids, counts = [], []
             for string in strings:
                 tokens = tokenizer.tag(string)
@@ -347,7 +359,18 @@ class _Batch:
                    body_start=body_start, s_start=starts[body], s_end=ends[body],
                    s_article=owner[body],
                    sentence_start=np.searchsorted(owner[body], np.arange(size + 1)),
-                   codes=codes)
+                   codes=codes, cuts=joined, has_deck=[at > 0 for at in body_at])
+
+    def body_cuts(self) -> list[str | None]:
+        """The tokens of each article's body alone: a deck is one line without a line
+        break, and a line break is a token of its own, so the body's tokens start after
+        the first one."""
+        if self.cuts is None:
+            return [None] * self.size
+        out: list[str | None] = []
+        for joined, has_deck in zip(self.cuts, self.has_deck or ()):
+            out.append(joined[joined.find("\n") + 2:] if has_deck else joined)
+        return out
 
     def summaries(self, scores: np.ndarray, picked: np.ndarray, found: np.ndarray,
                   found_score: np.ndarray, slots: int, keywords: int, lexicon: Lexicon,

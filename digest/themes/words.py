@@ -27,6 +27,7 @@ STAMP_VERSION = "1"  # bump when grouping_text or the filter changes
 
 WORD = re.compile(r"(?=.*[A-Za-z\u3400-\u4dbf\u4e00-\u9fff]).{2,}")
 SPACE = re.compile(r"\s")
+_GLUED_BREAK = re.compile("[^\0]\n|\n[^\0]")  # a line break in a token of other characters
 
 
 def grouping_text(article) -> str:
@@ -35,6 +36,7 @@ def grouping_text(article) -> str:
     return headline(article) + "\n" + "\n".join(article.paragraphs)[:TOKEN_CHARS]
 
 
+@functools.lru_cache(maxsize=1 << 17)  # a week's tokens repeat: a lookup, not two regexes
 def is_word(token: str) -> bool:
     """A token that can be a grouping word, whatever the config's stopwords."""
     return SPACE.search(token) is None and WORD.fullmatch(token) is not None
@@ -44,6 +46,47 @@ def grouping_words(article, tokenizer) -> str:
     """The article's candidate grouping words in text order, joined by spaces (no word holds
     one): the form the store keeps."""
     return " ".join(filter(is_word, tokenizer.cut(grouping_text(article))))
+
+
+def grouping_words_from_cut(article, body_cut: str | None, tokenizer) -> str:
+    """`grouping_words(article, tokenizer)`, taking the body's words from `body_cut`: a cut
+    of the article's whole body made already (the ranker's: its tokens joined by NUL), so
+    that only the headline and the paragraph TOKEN_CHARS ends in are cut again.
+
+    jieba cuts the text between two line breaks without looking past them (it splits the
+    text into runs of Han characters and letters first, and a line break is a token of its
+    own), so the whole body's tokens up to a line break are the tokens a cut of the body's
+    start gives. Where `body_cut` does not line up with the body that way (no cut given, or
+    the ranker changed a character), the article is cut afresh."""
+    body = "\n".join(article.paragraphs)
+    stop = len(body) if len(body) <= TOKEN_CHARS else body.rfind("\n", 0, TOKEN_CHARS) + 1
+    kept = _tokens_before(body_cut, body, stop) if body_cut is not None else None
+    if kept is None:
+        return grouping_words(article, tokenizer)
+    words = tokenizer.cut(headline(article))
+    words += kept
+    if stop < len(body):
+        words += tokenizer.cut(body[stop:TOKEN_CHARS])
+    return " ".join(filter(is_word, words))
+
+
+def _tokens_before(body_cut: str, body: str, stop: int) -> list[str] | None:
+    """The tokens of `body_cut` that make up `body[:stop]` (`stop` is 0, the body's length
+    or just after a line break), or None if they do not."""
+    if stop == len(body):
+        at = len(body_cut)
+    else:
+        at = 0
+        for _ in range(body.count("\n", 0, stop)):
+            at = body_cut.find("\n", at) + 1
+            if at == 0:
+                return None
+        if at and at < len(body_cut) and body_cut[at] != "\0":
+            return None  # a token goes on past the line break
+    kept = body_cut[:at]
+    if kept.replace("\0", "") != body[:stop] or _GLUED_BREAK.search(kept):
+        return None
+    return kept.split("\0") if kept else []
 
 
 def split_words(joined: str) -> list[str]:
