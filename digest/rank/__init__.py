@@ -201,7 +201,7 @@ class Ranker:
         """``summarize_articles`` and ``grouping_words`` at once, as ingest needs them: in
         the default mode the grouping words take the body's tokens from the ranker's own
         cut of it (themes/words.py ``grouping_words_from_cut``), the same words as a cut of
-        their own gives, for a fifth of an ingest's time less."""
+        their own gives, for about a tenth less of an ingest's CPU (README, *Speed*)."""
         from ..themes.words import grouping_words_from_cut, words_stamp
         from .engines import DefaultEngine
 

@@ -318,7 +318,7 @@ class _Batch:
     name_starts: np.ndarray | None = None  # where a title is followed by a surname (offsets)
     token_end: np.ndarray | None = None  # cumulative token lengths, made when names need it
     cuts: list[str] | None = None  # each article string's tokens joined by NUL (cut path)
-    has_deck: list[bool] | None = None
+    has_deck: list[bool] | None = None  # whether each article string starts with a deck
 
     @classmethod
     def build(cls, items: Sequence[tuple[str, str | None]], tokenizer: Tokenizer,
