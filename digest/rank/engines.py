@@ -318,7 +318,6 @@ class _Batch:
     name_starts: np.ndarray | None = None  # where a title is followed by a surname (offsets)
     token_end: np.ndarray | None = None  # cumulative token lengths, made when names need it
     cuts: list[str] | None = None  # each article string's tokens joined by NUL (cut path)
-    has_deck: list[bool] | None = None  # whether each article string starts with a deck
 
     @classmethod
     def build(cls, items: Sequence[tuple[str, str | None]], tokenizer: Tokenizer,
@@ -359,7 +358,7 @@ class _Batch:
                    body_start=body_start, s_start=starts[body], s_end=ends[body],
                    s_article=owner[body],
                    sentence_start=np.searchsorted(owner[body], np.arange(size + 1)),
-                   codes=codes, cuts=joined, has_deck=[at > 0 for at in body_at])
+                   codes=codes, cuts=joined)
 
     def body_cuts(self) -> list[str | None]:
         """The tokens of each article's body alone: a deck is one line without a line
@@ -367,10 +366,9 @@ class _Batch:
         the first one."""
         if self.cuts is None:
             return [None] * self.size
-        out: list[str | None] = []
-        for joined, has_deck in zip(self.cuts, self.has_deck or ()):
-            out.append(joined[joined.find("\n") + 2:] if has_deck else joined)
-        return out
+        has_deck = (self.body_start > self.article_start).tolist()
+        return [joined[joined.find("\n") + 2:] if deck else joined
+                for joined, deck in zip(self.cuts, has_deck)]
 
     def summaries(self, scores: np.ndarray, picked: np.ndarray, found: np.ndarray,
                   found_score: np.ndarray, slots: int, keywords: int, lexicon: Lexicon,
