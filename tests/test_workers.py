@@ -236,8 +236,11 @@ def test_stored_files_are_skipped_without_starting_workers(tmp_path, workers):
 def _children(pid: int) -> list[int]:
     found = []
     for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/children") as fh:
-            found += [int(c) for c in fh.read().split()]
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                found += [int(c) for c in fh.read().split()]
+        except FileNotFoundError:  # the thread ended between listing and reading
+            continue
     return found
 
 
