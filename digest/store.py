@@ -32,7 +32,7 @@ from .model import (
     StoredArticle,
     Summary,
 )
-from .rank.df import reweighted
+from .rank.df import PRIOR_DOCUMENTS
 from .sanitize import clean
 from .sanitize import clean_optional as _c
 from .weeks import IsoWeek, moment_to_date, reading_order
@@ -498,24 +498,31 @@ class Store:
                              ) -> dict[int, tuple[str, ...]]:
         """Each article's keywords picked from its candidates with the store's document
         frequencies (as many as it was stored with): a function of what is stored, not of
-        the order it was stored in."""
-        candidates = self._by_article(
-            "SELECT article_id, word, score, prior FROM keyword_candidates"
-            " WHERE article_id IN ({}) ORDER BY article_id, rank", ids,
-            lambda r: (r[1], r[2], r[3]))
-        if not candidates:
-            return {}
+        the order it was stored in. `rank.df.reweighted` with the same arithmetic, in SQL:
+        a week's ~30 candidates an article are scored and ranked where they are stored,
+        and only the ones kept come back (a test holds the two equal)."""
         documents = self.conn.execute(
             "SELECT articles FROM term_documents WHERE id = 1").fetchone()[0]
-        words = sorted({c[0] for found in candidates.values() for c in found})
-        df: dict[str, int] = {}
-        for start in range(0, len(words), 500):
-            chunk = words[start:start + 500]
-            df.update(self.conn.execute(
-                "SELECT word, articles FROM term_df WHERE word IN ({})".format(
-                    ",".join("?" * len(chunk))), chunk).fetchall())
-        return {article: reweighted(found, df, documents, len(stored.get(article, ())))
-                for article, found in candidates.items()}
+        keep = max(map(len, stored.values()), default=0)
+        picked: dict[int, list[str]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = self.conn.execute(
+                "SELECT article_id, word, place FROM ("
+                " SELECT article_id, word, ROW_NUMBER() OVER (PARTITION BY article_id"
+                "  ORDER BY -score * (kept * kept * kept), rank) AS place FROM ("
+                "  SELECT c.article_id, c.rank, c.word, c.score,"
+                "   1.0 - min((coalesce(d.articles, 0) + ? * c.prior) / (? + ?), 1.0) AS kept"
+                "   FROM keyword_candidates c LEFT JOIN term_df d ON d.word = c.word"
+                "   WHERE c.article_id IN ({})))"
+                " WHERE place <= ? ORDER BY article_id, place".format(",".join("?" * len(chunk))),
+                (PRIOR_DOCUMENTS, documents, PRIOR_DOCUMENTS, *chunk, keep))
+            for article, word, place in rows:
+                if place <= len(stored.get(article, ())):
+                    picked.setdefault(article, []).append(word)
+                else:
+                    picked.setdefault(article, [])
+        return {article: tuple(words) for article, words in picked.items()}
 
     def _by_article(self, sql: str, ids: list[int], make) -> dict[int, list]:
         found: dict[int, list] = {}

@@ -138,6 +138,41 @@ def test_store_keywords_do_not_depend_on_the_order_files_came_in(tmp_path):
     assert shown["张百顺"] >= 1 and shown["百顺"] == 0
 
 
+def _keywords_by_definition(store) -> dict[int, tuple[str, ...]]:
+    """Each stored article's keywords as `rank.df.reweighted` picks them from the raw rows."""
+    conn = store.conn
+    documents = conn.execute("SELECT articles FROM term_documents").fetchone()[0]
+    df = dict(conn.execute("SELECT word, articles FROM term_df"))
+    found: dict[int, list] = {}
+    for article_id, word, score, prior in conn.execute(
+            "SELECT article_id, word, score, prior FROM keyword_candidates"
+            " ORDER BY article_id, rank"):
+        found.setdefault(article_id, []).append((word, score, prior))
+    counts = Counter(r[0] for r in conn.execute("SELECT article_id FROM keywords"))
+    return {a: rank_df.reweighted(c, df, documents, counts[a]) for a, c in found.items()}
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="seeds/ missing")
+def test_the_stores_sql_picks_the_keywords_reweighted_defines(tmp_path):
+    config = project_config(tmp_path / "state")
+    pipeline.ingest_paths(config, sorted(SEEDS.glob("*.txt")),
+                          ranker=make_ranker(tmp_path / "rank-state"))
+    with open_store(config) as store:
+        shown = {a.id: a.keywords for a in store.all_articles()}
+        assert shown == _keywords_by_definition(store)
+        # ties (every candidate of some articles scored alike: the ranker's order decides),
+        # words in more articles than are stored (their share clamped to 1), and an article
+        # stored with fewer keywords than the others
+        conn = store.conn
+        conn.execute("UPDATE keyword_candidates SET score = 0.5 WHERE article_id % 3 = 0")
+        conn.execute("UPDATE term_df SET articles = articles * 40 WHERE length(word) = 2")
+        conn.execute("DELETE FROM keywords WHERE article_id = 2 AND rank >= 3")
+        expected = _keywords_by_definition(store)
+        shown = {a.id: a.keywords for a in store.all_articles()}
+    assert shown == expected
+    assert len(shown[2]) == 3 and any(len(words) == 8 for words in shown.values())
+
+
 def test_a_database_migrates_and_an_article_without_candidates_keeps_its_keywords(tmp_path):
     config = project_config(tmp_path / "state")
     path = config.paths.state / "digest.db"
