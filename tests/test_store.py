@@ -445,6 +445,23 @@ def test_grouping_words_from_a_cut_that_does_not_line_up_are_cut_afresh(config):
             assert grouping_words_from_cut(a, bad, tokenizer) == fresh
 
 
+def test_the_word_filter_over_a_joined_cut_keeps_the_tokens_is_word_keeps():
+    """grouping_words_from_cut filters the ranker's NUL-joined tokens with one regex: the
+    same tokens as `is_word` one by one, on random tokens of letters, digits, Han, spaces of
+    every kind, line breaks and punctuation."""
+    import random
+
+    from digest.themes.words import _WORD_TOKEN, is_word
+
+    alphabet = ["a", "Z", "1", "中", "㐀", "文", " ", "\u3000", "\n", "\t", "_", "—", "。",
+                "é", "\u00a0", "\u2028", "\x85"]
+    rng = random.Random(7)
+    for _ in range(5000):
+        tokens = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 5)))
+                  for _ in range(rng.randint(0, 8))]
+        assert _WORD_TOKEN.findall("\0".join(tokens)) == [t for t in tokens if is_word(t)]
+
+
 def test_grouping_words_carry_a_stamp_of_what_cut_them(tmp_path):
     """Another backend or another user dictionary gives another stamp, so a build cuts
     again rather than use words cut another way."""

@@ -25,8 +25,12 @@ from .named import headline
 TOKEN_CHARS = 1500  # body characters cut: news puts its subject first (see cluster.py)
 STAMP_VERSION = "1"  # bump when grouping_text or the filter changes
 
-WORD = re.compile(r"(?=.*[A-Za-z\u3400-\u4dbf\u4e00-\u9fff]).{2,}")
+_LETTER = r"[A-Za-z\u3400-\u4dbf\u4e00-\u9fff]"
+WORD = re.compile(rf"(?=.*{_LETTER}).{{2,}}")
 SPACE = re.compile(r"\s")
+# `is_word` over a cut joined by NUL, every token in one pass of the regex engine: a whole
+# token (NUL or an end on both sides) of two characters or more, none a space, one a letter.
+_WORD_TOKEN = re.compile(rf"(?<![^\0])(?=[^\0\s]*{_LETTER})[^\0\s]{{2,}}(?![^\0])")
 _GLUED_BREAK = re.compile("[^\0]\n|\n[^\0]")  # a line break in a token of other characters
 
 
@@ -63,16 +67,16 @@ def grouping_words_from_cut(article, body_cut: str | None, tokenizer) -> str:
     kept = _tokens_before(body_cut, body, stop) if body_cut is not None else None
     if kept is None:
         return grouping_words(article, tokenizer)
-    words = tokenizer.cut(headline(article))
-    words += kept
+    words = list(filter(is_word, tokenizer.cut(headline(article))))
+    words += _WORD_TOKEN.findall(kept)
     if stop < len(body):
-        words += tokenizer.cut(body[stop:TOKEN_CHARS])
-    return " ".join(filter(is_word, words))
+        words += filter(is_word, tokenizer.cut(body[stop:TOKEN_CHARS]))
+    return " ".join(words)
 
 
-def _tokens_before(body_cut: str, body: str, stop: int) -> list[str] | None:
+def _tokens_before(body_cut: str, body: str, stop: int) -> str | None:
     """The tokens of `body_cut` that make up `body[:stop]` (`stop` is 0, the body's length
-    or just after a line break), or None if they do not."""
+    or just after a line break), joined by NUL as given, or None if they do not."""
     if stop == len(body):
         at = len(body_cut)
     else:
@@ -86,7 +90,7 @@ def _tokens_before(body_cut: str, body: str, stop: int) -> list[str] | None:
     kept = body_cut[:at]
     if kept.replace("\0", "") != body[:stop] or _GLUED_BREAK.search(kept):
         return None
-    return kept.split("\0") if kept else []
+    return kept
 
 
 def split_words(joined: str) -> list[str]:
