@@ -25,6 +25,12 @@ Start-up: wall time and peak RSS of `digest --help`, `--version`, `status` and a
 the ranker's loops from nothing (into a temporary NUMBA_CACHE_DIR: the real cache is left
 alone). Memory: the peak RSS of a fresh process streaming N articles. Writes
 bench/results/bench.json as well.
+
+Then, in the same run (not with --quick): bench/ingest_parallel.py (`digest ingest` of the
+dev papers, one worker against one per core, --ingest-rounds alternating rounds) and
+bench/year.py (`digest run` over a quarter, half and the whole of a year of a national
+daily), and last a table of issue 13's targets against the figures. All of it takes 12-20
+minutes on this 2-core VM.
 """
 
 from __future__ import annotations
@@ -281,7 +287,11 @@ def main() -> None:
                         help="dev articles textrank4zh ranks (evenly spaced)")
     parser.add_argument("--startup-runs", type=int, default=5)
     parser.add_argument("--quick", action="store_true",
-                        help="1 process, 2 rounds, no compile timing, no memory probe")
+                        help="1 process, 2 rounds, no compile timing, no memory probe, no "
+                             "ingest or year benchmark")
+    parser.add_argument("--ingest-rounds", type=int, default=3,
+                        help="rounds of bench/ingest_parallel.py (0: skip it)")
+    parser.add_argument("--no-year", action="store_true", help="skip bench/year.py")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--memory-probe", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -382,6 +392,63 @@ def main() -> None:
             f"{c}: {m} MiB" for c, m in report["peak_rss_mib"].items()))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "bench.json").write_text(json.dumps(report, indent=2))
+    if not args.quick:
+        pipeline_benchmarks(args.ingest_rounds, not args.no_year)
+    print_targets(report)
+
+
+def pipeline_benchmarks(ingest_rounds: int, year: bool) -> None:
+    """The end-to-end figures, in this run: ingest serial against parallel
+    (bench/ingest_parallel.py) and the year (bench/year.py: a quarter, half, the whole)."""
+    scripts = []
+    if ingest_rounds > 0:
+        scripts.append(("ingest_parallel.py", ["--rounds", str(ingest_rounds)]))
+    if year:
+        scripts.append(("year.py", []))
+    for script, extra in scripts:
+        print(f"\n== bench/{script} {' '.join(extra)}", flush=True)
+        subprocess.run([sys.executable, str(ROOT / "bench" / script), *extra], check=True)
+
+
+def _latest(name: str):
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def print_targets(report: dict) -> None:
+    """Issue 13's targets against this run's figures (and the ingest and year figures of
+    the latest runs of their scripts, with the time they started)."""
+    rows: list[tuple[str, str, str, bool | None]] = []
+    dev = report["sets"].get("dev", {}).get("wall")
+    if dev:
+        rows.append(("ranking, dev papers, cold (x bare tag)", "<= 1.5",
+                     f"{dev['cold_vs_tag']:.2f}", dev["cold_vs_tag"] <= 1.5))
+        rows.append(("ranking, dev papers, warm (x bare tag)", "<= 1.2",
+                     f"{dev['warm_vs_tag']:.2f}", dev["warm_vs_tag"] <= 1.2))
+    for label, figures in report["startup"].items():
+        limit = 1.0 if "summarize" in label else 0.2
+        rows.append((label.replace(" (warm)", ", warm").split(" seeds/")[0]
+                     + (" (one seed, warm)" if "summarize" in label else ""),
+                     f"<= {limit} s", f"{figures['best_s']:.3f} s", figures["best_s"] <= limit))
+    if "compile" in report:
+        rows.append(("compiling the loops (in make's install step)", "<= 5 s, or at install",
+                     f"{report['compile']['wall_s']:.1f} s", None))
+    ingest = _latest("ingest_parallel.json")
+    if ingest:
+        for name, figures in ingest["inputs"].items():
+            rows.append((f"ingest, {name}, 2 workers (x serial)", ">= 1.8",
+                         f"best {figures['speedup_best']:.2f}, median "
+                         f"{figures['speedup_median']:.2f}", figures["speedup_best"] >= 1.8))
+    year = _latest("year.json")
+    for run in year or ():
+        rows.append((f"year, {run['weeks']} weeks, {run['articles']:,} articles "
+                     f"({run['started_at'][:16]})", "<= 60 s (52 weeks)",
+                     f"{run['wall_s']:.1f} s, peak RSS {run['peak_rss_all_mib']:.0f} MiB",
+                     run["wall_s"] <= 60 if run["weeks"] == 52 else None))
+    print("\ntargets (issue 13):")
+    for figure, target, measured, met in rows:
+        verdict = "" if met is None else "met" if met else "NOT met"
+        print(f"  {figure:58s} {target:22s} {measured:32s} {verdict}")
 
 
 if __name__ == "__main__":
