@@ -8,6 +8,7 @@ import re
 import unicodedata
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -167,6 +168,40 @@ def reference_window_signals(texts: list[str], short: list[int], window: list[in
     return out, everywhere
 
 
+def reference_page_shifts(texts: list[str], grams: list, short: list[int],
+                          is_body: list[bool], pages: list[int], everywhere: set[int],
+                          width: int = 40) -> dict[int, str]:
+    """`lines._page_shifts` the way the parser did it before: each of a short line's
+    bigrams searched for in the joined body text of the stretch above it and below it."""
+    from bisect import bisect_left
+    from itertools import accumulate
+
+    from digest.parse.lines import _word
+
+    n = len(texts)
+    joined = "\n".join(t if b else "" for t, b in zip(texts, is_body))
+    offsets = [0, *accumulate(len(t) + 1 if b else 1 for t, b in zip(texts, is_body))]
+    out: dict[int, str] = {}
+    for i in short:
+        own = grams[i] - everywhere
+        if len(own) < 3:
+            out[i] = "none"
+            continue
+        k = bisect_left(pages, i)
+        lo = max(i - width, pages[k - 1] + 1 if k else 0)
+        hi = min(i + width, pages[k] - 1 if k < len(pages) else n - 1)
+        a0, a1, b0, b1 = offsets[lo], offsets[i], offsets[i + 1], offsets[hi + 1]
+        if a1 - a0 <= i - lo or b1 - b0 <= hi - i:
+            out[i] = "none"
+            continue
+        before = sum(joined.find(_word(g), a0, a1) >= 0 for g in own)
+        after = sum(joined.find(_word(g), b0, b1) >= 0 for g in own)
+        shift = (after - before) / len(own)
+        out[i] = "neg" if shift < 0 else "0" if shift < 0.2 else "2" if shift < 0.4 else \
+            "4" if shift < 0.6 else "6"
+    return out
+
+
 # one issue of each paper in each layout, the seeds, and the seeds and those six in one file
 # (one long issue: the frequent bigrams are counted in several groups of lines)
 FEATURE_FILES = sorted(SEEDS.glob("*.txt")) + [
@@ -190,9 +225,55 @@ def test_window_signals_match_the_plain_set_reference():
         n = len(texts)
         short = [i for i, t in enumerate(texts) if len(t) <= 40 and t[-1:] not in "。！？"]
         window = sorted({j for i in short for j in range(max(0, i - 8), min(n, i + 9))})
-        fast, fast_everywhere = lines_mod._window_signals(texts, short, window)
         slow, slow_everywhere = reference_window_signals(texts, short, window)
-        assert fast == slow
-        assert {lines_mod._word(g) for g in fast_everywhere} == slow_everywhere
+        for numbered_from in (1 << 21, 0):  # 0: the bigrams numbered, as past 2M lines
+            lines_mod._NUMBERED_FROM = numbered_from
+            try:
+                fast, fast_everywhere = lines_mod._window_signals(texts, short, window)
+                every_line = lines_mod._line_keys(texts, np.ones(n, dtype=bool))
+                assert lines_mod._window_signals(texts, short, window, every_line) == \
+                    (fast, fast_everywhere)
+            finally:
+                lines_mod._NUMBERED_FROM = 1 << 21
+            assert fast == slow
+            assert {lines_mod._word(g) for g in fast_everywhere} == slow_everywhere
 
 
+
+
+def test_page_shifts_match_the_text_search_reference(monkeypatch):
+    """On the parser's own inputs (every short line of the seeds and six dev issues, and of
+    all of them in one file), and on the same with page headers every 30 lines, with every
+    line of one character, and with one or no body line."""
+    from digest.parse import lines as lines_mod
+
+    fast = lines_mod._page_shifts
+    compared = []
+
+    def both(texts, grams, short, is_body, pages, everywhere, width=40, line_keys=None):
+        assert line_keys is not None  # the parser's sorted pairs of every line, shared
+        got = fast(texts, grams, short, is_body, pages, everywhere, width, line_keys)
+        assert got == reference_page_shifts(texts, grams, short, is_body, pages, everywhere,
+                                            width)
+        assert fast(texts, grams, short, is_body, pages, everywhere, width) == got
+        headers = list(range(0, len(texts), 30))
+        assert fast(texts, grams, short, is_body, headers, everywhere, width, line_keys) == \
+            reference_page_shifts(texts, grams, short, is_body, headers, everywhere, width)
+        compared.append(len(short))
+        return got
+
+    monkeypatch.setattr(lines_mod, "_page_shifts", both)
+    for text in _feature_texts():
+        lines_mod.features(lines_mod.read_lines(text))
+    assert len(compared) == len(_feature_texts()) and sum(compared) > 1000
+    # the bigrams numbered, as in an issue of two million lines
+    monkeypatch.setattr(lines_mod, "_NUMBERED_FROM", 0)
+    for text in _feature_texts()[:3]:
+        lines_mod.features(lines_mod.read_lines(text))
+    grams = [lines_mod._bigrams(t) for t in ("甲乙丙丁", "甲", "乙", "甲乙丙丁")]
+    for body in ([False, True, True, False], [False, True, False, False],
+                 [False, False, False, False]):
+        for short in ([0], [3], [0, 3]):
+            texts = ["甲乙丙丁", "甲", "乙", "甲乙丙丁"]
+            assert fast(texts, grams, short, body, [], set()) == \
+                reference_page_shifts(texts, grams, short, body, [], set())

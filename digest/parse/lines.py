@@ -274,6 +274,7 @@ def _shift_bucket(after: int, before: int, own: int) -> str:
         "4" if shift < 0.6 else "6"
 
 
+_NUMBERED_FROM = 1 << 21  # lines from which `_line_keys` numbers the bigrams (tests lower it)
 _FAR = 1 << 40  # the line of an occurrence that is not there (before the first, after the last)
 _WIDE = 8  # the widest window a short line reads either side
 
@@ -291,24 +292,13 @@ class _Occurrences:
     over these, in numpy for the whole issue at once, not unions of per-line sets (the same
     numbers)."""
 
-    def __init__(self, texts: list[str], window: list[int]):
+    def __init__(self, texts: list[str], window: list[int], line_keys=None):
         n = len(texts)
-        units = np.frombuffer("\n".join(texts).encode("utf-32-le"), dtype=np.uint32)
-        breaks = units == 10
-        line = np.cumsum(breaks) - breaks  # the line each character is on
-        pair = ~breaks[:-1] & ~breaks[1:]
-        if len(window) < n:
-            in_window = np.zeros(n, dtype=bool)
-            in_window[window] = True
-            pair &= in_window[line[:-1]]
-        at = np.flatnonzero(pair)
-        gram = units[at].astype(np.int64) << 21 | units[at + 1]  # code points fit in 21 bits
-        self.codes = None
-        if n >= 1 << 21:  # gram * n would not fit in 63 bits: number the bigrams first
-            self.codes = _distinct(gram)
-            gram = np.searchsorted(self.codes, gram).astype(np.int64)
+        in_window = np.zeros(n, dtype=bool)
+        in_window[window] = True
+        keys, self.codes = _masked_keys(texts, in_window, line_keys)
         self.n = n
-        self.keys = keys = _distinct(gram * n + line[at])
+        self.keys = keys
         self.gram, self.line = np.divmod(keys, n)
         m = len(keys)
         same = self.gram[1:] == self.gram[:-1]  # element k and k + 1 are one bigram's
@@ -366,17 +356,18 @@ def _union_sizes(seen: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.nd
     return total
 
 
-def _window_signals(texts: list[str], short: list[int],
-                    window: list[int]) -> tuple[dict[int, tuple], set[int]]:
+def _window_signals(texts: list[str], short: list[int], window: list[int],
+                    line_keys=None) -> tuple[dict[int, tuple], set[int]]:
     """For each short line, how the text around it hangs together: (coh, coh_prev, coh_next)
     over 3 lines either side (all bigrams), coh_wide over 8 lines either side (the issue's
     rare bigrams), and the topic shift of its own words (see `_topic_shift_plain` in
     tests/test_fast_paths.py for the same signals as plain set unions); and the bigrams on
-    more than max(5, 10%) of the window lines, which name no subject (for `_page_shifts`)."""
+    more than max(5, 10%) of the window lines, which name no subject (for `_page_shifts`).
+    `line_keys`: `_line_keys` of every line, if made already."""
     if not short:
         return {}, set()
     n = len(texts)
-    occ = _Occurrences(texts, window)
+    occ = _Occurrences(texts, window, line_keys)
     # rare: on at most max(3, 2%) of the window's lines; everywhere: on more than max(5, 10%)
     rare = occ.lines_with <= max(3, len(window) // 50)
     everywhere = occ.lines_with > max(5, len(window) // 10)
@@ -434,17 +425,26 @@ def _word(gram: int | str) -> str:
 
 
 def _page_shifts(texts: list[str], grams: list, short: list[int], is_body: list[bool],
-                 pages: list[int], everywhere: set[int], width: int = 40) -> dict[int, str]:
+                 pages: list[int], everywhere: set[int], width: int = 40,
+                 line_keys=None) -> dict[int, str]:
     """`_topic_shift` over the story's whole stretch: the body text of up to `width` lines
     either side of a short line, not past a page header. Eight lines are one section of an
     essay; a section's subhead names a thread of the essay above it too, a new essay's
     headline shares little with the essay before it (学习时报's blank layout prints nothing
-    else between them). Each of the short line's words is looked up in one joined text of
-    the issue's body lines, between the offsets of the window, so nothing is copied."""
+    else between them).
+
+    Whether a short line's bigram is on a body line of the stretch above it (below it) is
+    whether its last body line before the short line (first after) is in the stretch: one
+    binary search each, for all the issue's short lines at once, in the sorted (bigram,
+    line) pairs of the body lines. The same answers as searching each bigram in the text
+    of the stretch (tests/test_fast_paths.py `reference_page_shifts`, the code before), a
+    quarter of the parser's time."""
     n = len(texts)
-    joined = "\n".join(t if b else "" for t, b in zip(texts, is_body))
-    offsets = [0, *accumulate(len(t) + 1 if b else 1 for t, b in zip(texts, is_body))]
+    lengths = [len(t) if b else 0 for t, b in zip(texts, is_body)]
+    chars = [0, *accumulate(lengths)]  # body characters before each line
     out: dict[int, str] = {}
+    looked: list[tuple[int, int, int, int]] = []  # (short line, lo, hi, bigrams) to look up
+    words: list[int] = []
     for i in short:
         own = grams[i] - everywhere
         if len(own) < 3:
@@ -453,19 +453,67 @@ def _page_shifts(texts: list[str], grams: list, short: list[int], is_body: list[
         k = bisect_left(pages, i)  # the page headers before i are pages[:k]
         lo = max(i - width, pages[k - 1] + 1 if k else 0)
         hi = min(i + width, pages[k] - 1 if k < len(pages) else n - 1)
-        a0, a1, b0, b1 = offsets[lo], offsets[i], offsets[i + 1], offsets[hi + 1]
-        if a1 - a0 <= i - lo or b1 - b0 <= hi - i:
-            out[i] = "none"  # no body line on one side (each other line is one "\n")
+        if chars[i] - chars[lo] <= 0 or chars[hi + 1] - chars[i + 1] <= 0:
+            out[i] = "none"  # no body text on one side
             continue
-        before = after = 0
-        for gram in own:
-            word = _word(gram)
-            before += joined.find(word, a0, a1) >= 0
-            after += joined.find(word, b0, b1) >= 0
-        shift = (after - before) / len(own)
+        looked.append((i, lo, hi, len(own)))
+        words += own
+    if not looked:
+        return out
+    keys, codes = _masked_keys(texts, np.asarray(is_body, dtype=bool), line_keys)
+    gram = np.fromiter(words, dtype=np.int64, count=len(words))
+    gram = (gram & 0xFFFFFFFF) << 21 | gram >> 32  # `_bigrams`' number as `_line_keys`'
+    if codes is not None:  # numbered: a bigram on no body line gets a number none has
+        at = np.minimum(np.searchsorted(codes, gram), max(len(codes) - 1, 0))
+        gram = np.where(codes[at] == gram, at, -1) if len(codes) else np.full_like(gram, -1)
+    rows = np.asarray(looked, dtype=np.int64)
+    sizes = rows[:, 3]
+    line, lo, hi = (np.repeat(rows[:, c], sizes) for c in range(3))
+    m = len(keys)
+    if m:
+        at = np.searchsorted(keys, gram * n + line)  # the line itself is no body line
+        after, before = keys[np.minimum(at, m - 1)], keys[np.maximum(at - 1, 0)]
+        found_after = (at < m) & (after // n == gram) & (after % n <= hi)
+        found_before = (at > 0) & (before // n == gram) & (before % n >= lo)
+    else:  # body text of single characters only: no bigram anywhere
+        found_after = found_before = np.zeros(gram.size, dtype=bool)
+    owner = np.repeat(np.arange(len(looked)), sizes)
+    gained = np.bincount(owner, weights=found_after, minlength=len(looked)).astype(np.int64)
+    lost = np.bincount(owner, weights=found_before, minlength=len(looked)).astype(np.int64)
+    for (i, _, _, size), a, b in zip(looked, gained.tolist(), lost.tolist()):
+        shift = (a - b) / size
         out[i] = "neg" if shift < 0 else "0" if shift < 0.2 else "2" if shift < 0.4 else \
             "4" if shift < 0.6 else "6"
     return out
+
+
+def _line_keys(texts: list[str], lines: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Every (bigram, line) of the masked lines once, as bigram * n + line, sorted; a
+    bigram is its first code point << 21 | its second, or, when that times n would not fit
+    in 63 bits, its index among the distinct ones (the second array then)."""
+    n = len(texts)
+    units = np.frombuffer("\n".join(texts).encode("utf-32-le"), dtype=np.uint32)
+    breaks = units == 10
+    line = np.cumsum(breaks) - breaks  # the line each character is on
+    pair = ~breaks[:-1] & ~breaks[1:]
+    if not lines.all():
+        pair &= lines[line[:-1]]
+    at = np.flatnonzero(pair)
+    gram = units[at].astype(np.int64) << 21 | units[at + 1]  # code points fit in 21 bits
+    codes = None
+    if n >= _NUMBERED_FROM:  # gram * n would not fit in 63 bits: number the bigrams first
+        codes = _distinct(gram)
+        gram = np.searchsorted(codes, gram).astype(np.int64)
+    return _distinct(gram * n + line[at]), codes
+
+
+def _masked_keys(texts: list[str], lines: np.ndarray, line_keys=None):
+    """`_line_keys(texts, lines)`, taken from those of every line when given (one sort an
+    issue instead of one for each use: the sort is most of the cost)."""
+    if line_keys is None:
+        return _line_keys(texts, lines)
+    keys, codes = line_keys
+    return (keys if lines.all() else keys[lines[keys % len(texts)]]), codes
 
 
 # The neighbour signals a line borrows from the two lines either side, with their names
@@ -553,7 +601,9 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
         grams[i] = _bigrams(texts[i])
     parallel = _parallel(texts, grams, short)
     gaps = _gaps(short)
-    signals, everywhere = _window_signals(texts, short, window)
+    # every line's (bigram, line) pairs, sorted once for both uses below
+    line_keys = _line_keys(texts, np.ones(n, dtype=bool)) if short else None
+    signals, everywhere = _window_signals(texts, short, window, line_keys)
     # each line's signals as its neighbours see them, built once, not four times
     seen_as = _seen_as(own)
     # the look of the line `off` away from each line, or the text's edge
@@ -565,7 +615,7 @@ def _features(lines: list[Line]) -> list[dict[str, float | str]]:
     md = head["md"]
     pages = [j for j, f in enumerate(own) if "page" in f]
     page_shift = _page_shifts(texts, grams, short, [j not in short_set for j in range(n)],
-                              pages, everywhere)
+                              pages, everywhere, line_keys=line_keys)
 
     out: list[dict[str, float | str]] = []
     for i, f, m2, m1, p1, p2 in zip(range(n), own, *around):
