@@ -500,7 +500,8 @@ class Store:
         frequencies (as many as it was stored with): a function of what is stored, not of
         the order it was stored in. `rank.df.reweighted` with the same arithmetic, in SQL:
         a week's ~30 candidates an article are scored and ranked where they are stored,
-        and only the ones kept come back (a test holds the two equal)."""
+        and only the ones kept come back (a test holds the two equal). ROW_NUMBER needs
+        SQLite 3.25 (2018); the upserts need 3.24 already."""
         documents = self.conn.execute(
             "SELECT articles FROM term_documents WHERE id = 1").fetchone()[0]
         keep = max(map(len, stored.values()), default=0)

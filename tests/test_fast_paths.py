@@ -108,6 +108,11 @@ def test_binary_check_matches_the_reference(data: bytes, pad: int):
 # ------------------------------------------------------------------------------------------
 # line features: the bigram sets, counts and rare sets made the plain way
 
+def word_of(gram: int) -> str:
+    """The two characters of a `lines._bigrams` entry (its two UTF-32 units as one int)."""
+    return chr(gram & 0xFFFFFFFF) + chr(gram >> 32)
+
+
 def reference_bigrams(text: str) -> set[str]:
     return {text[k:k + 2] for k in range(len(text) - 1)}
 
@@ -176,8 +181,6 @@ def reference_page_shifts(texts: list[str], grams: list, short: list[int],
     from bisect import bisect_left
     from itertools import accumulate
 
-    from digest.parse.lines import _word
-
     n = len(texts)
     joined = "\n".join(t if b else "" for t, b in zip(texts, is_body))
     offsets = [0, *accumulate(len(t) + 1 if b else 1 for t, b in zip(texts, is_body))]
@@ -194,8 +197,8 @@ def reference_page_shifts(texts: list[str], grams: list, short: list[int],
         if a1 - a0 <= i - lo or b1 - b0 <= hi - i:
             out[i] = "none"
             continue
-        before = sum(joined.find(_word(g), a0, a1) >= 0 for g in own)
-        after = sum(joined.find(_word(g), b0, b1) >= 0 for g in own)
+        before = sum(joined.find(word_of(g), a0, a1) >= 0 for g in own)
+        after = sum(joined.find(word_of(g), b0, b1) >= 0 for g in own)
         shift = (after - before) / len(own)
         out[i] = "neg" if shift < 0 else "0" if shift < 0.2 else "2" if shift < 0.4 else \
             "4" if shift < 0.6 else "6"
@@ -236,9 +239,7 @@ def test_window_signals_match_the_plain_set_reference():
             finally:
                 lines_mod._NUMBERED_FROM = 1 << 21
             assert fast == slow
-            assert {lines_mod._word(g) for g in fast_everywhere} == slow_everywhere
-
-
+            assert {word_of(g) for g in fast_everywhere} == slow_everywhere
 
 
 def test_page_shifts_match_the_text_search_reference(monkeypatch):

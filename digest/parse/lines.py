@@ -416,14 +416,6 @@ def _window_signals(texts: list[str], short: list[int], window: list[int],
     return out, occ.as_bigrams(everywhere)
 
 
-def _word(gram: int | str) -> str:
-    """The two characters of a `_bigrams` entry (the plain-string reference of the tests
-    passes through)."""
-    if isinstance(gram, str):
-        return gram
-    return chr(gram & 0xFFFFFFFF) + chr(gram >> 32)
-
-
 def _page_shifts(texts: list[str], grams: list, short: list[int], is_body: list[bool],
                  pages: list[int], everywhere: set[int], width: int = 40,
                  line_keys=None) -> dict[int, str]:
@@ -437,8 +429,8 @@ def _page_shifts(texts: list[str], grams: list, short: list[int], is_body: list[
     whether its last body line before the short line (first after) is in the stretch: one
     binary search each, for all the issue's short lines at once, in the sorted (bigram,
     line) pairs of the body lines. The same answers as searching each bigram in the text
-    of the stretch (tests/test_fast_paths.py `reference_page_shifts`, the code before), a
-    quarter of the parser's time."""
+    of the stretch (tests/test_fast_paths.py `reference_page_shifts`, the code before,
+    which took a quarter of the parser's time)."""
     n = len(texts)
     lengths = [len(t) if b else 0 for t, b in zip(texts, is_body)]
     chars = [0, *accumulate(lengths)]  # body characters before each line
