@@ -55,7 +55,7 @@ parity: $(BIN)/.compiled $(REF)/bin/.installed
 	$(BIN)/python bench/parity.py
 
 # Ranking cold and warm against textrank4zh and the bare tagger, start-up, then ingest serial
-# against parallel and the year benchmark, and the targets met or not: 12-20 minutes.
+# against parallel and the year benchmark, and the targets met or not: 7-20 minutes.
 bench: $(BIN)/.compiled $(BIN)/.bytecode $(REF)/bin/.installed
 	$(BIN)/python bench/bench.py
 

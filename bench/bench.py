@@ -29,8 +29,8 @@ bench/results/bench.json as well.
 Then, in the same run (not with --quick): bench/ingest_parallel.py (`digest ingest` of the
 dev papers, one worker against one per core, --ingest-rounds alternating rounds) and
 bench/year.py (`digest run` over a quarter, half and the whole of a year of a national
-daily), and last a table of issue 13's targets against the figures. All of it takes 12-20
-minutes on this 2-core VM.
+daily), and last a table of issue 13's targets against the figures. All of it takes 7-20
+minutes on this 2-core VM (the reference venv made already).
 """
 
 from __future__ import annotations
