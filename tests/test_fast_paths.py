@@ -266,7 +266,9 @@ def test_page_shifts_match_the_text_search_reference(monkeypatch):
     monkeypatch.setattr(lines_mod, "_page_shifts", both)
     for text in _feature_texts():
         lines_mod.features(lines_mod.read_lines(text))
-    assert len(compared) == len(_feature_texts()) and sum(compared) > 1000
+    # the seeds alone have 268 short lines; with the six dev issues, over a thousand
+    assert len(compared) == len(_feature_texts())
+    assert sum(compared) > (1000 if len(FEATURE_FILES) > 5 else 200)
     # the bigrams numbered, as in an issue of two million lines
     monkeypatch.setattr(lines_mod, "_NUMBERED_FROM", 0)
     for text in _feature_texts()[:3]:
