@@ -519,10 +519,8 @@ class Store:
                 " WHERE place <= ? ORDER BY article_id, place".format(",".join("?" * len(chunk))),
                 (PRIOR_DOCUMENTS, documents, PRIOR_DOCUMENTS, *chunk, keep))
             for article, word, place in rows:
-                if place <= len(stored.get(article, ())):
+                if place <= len(stored.get(article, ())):  # as many as it was stored with
                     picked.setdefault(article, []).append(word)
-                else:
-                    picked.setdefault(article, [])
         return {article: tuple(words) for article, words in picked.items()}
 
     def _by_article(self, sql: str, ids: list[int], make) -> dict[int, list]:

@@ -219,7 +219,7 @@ def _feature_texts():
     return texts + ["\n\n".join(texts)]
 
 
-def test_window_signals_match_the_plain_set_reference():
+def test_window_signals_match_the_plain_set_reference(monkeypatch):
     from digest.parse import lines as lines_mod
 
     for text in _feature_texts() + ["短行\n" * 5, "", "一行"]:
@@ -230,14 +230,11 @@ def test_window_signals_match_the_plain_set_reference():
         window = sorted({j for i in short for j in range(max(0, i - 8), min(n, i + 9))})
         slow, slow_everywhere = reference_window_signals(texts, short, window)
         for numbered_from in (1 << 21, 0):  # 0: the bigrams numbered, as past 2M lines
-            lines_mod._NUMBERED_FROM = numbered_from
-            try:
-                fast, fast_everywhere = lines_mod._window_signals(texts, short, window)
-                every_line = lines_mod._line_keys(texts, np.ones(n, dtype=bool))
-                assert lines_mod._window_signals(texts, short, window, every_line) == \
-                    (fast, fast_everywhere)
-            finally:
-                lines_mod._NUMBERED_FROM = 1 << 21
+            monkeypatch.setattr(lines_mod, "_NUMBERED_FROM", numbered_from)
+            fast, fast_everywhere = lines_mod._window_signals(texts, short, window)
+            every_line = lines_mod._line_keys(texts, np.ones(n, dtype=bool))
+            assert lines_mod._window_signals(texts, short, window, every_line) == \
+                (fast, fast_everywhere)
             assert fast == slow
             assert {word_of(g) for g in fast_everywhere} == slow_everywhere
 
