@@ -7,6 +7,10 @@ core), and hands them back in the order the files were given, at most `AHEAD` fi
 worker in flight so memory stays flat on any number of files. With one worker the same
 work runs in this process instead (with the caller's ranker, if it gives one).
 
+A pool of forks starts with a head start (`HeadStart`): while this process loads the ranker
+the workers will share (~0.5 s, every other core idle), a fork of it without a ranker
+decodes and parses the first files, which the workers then only rank.
+
 `Preparer.map_weeks(weeks, here)` does the same for building weeks (`pipeline.build_week`):
 each worker reads its weeks' articles through its own read-only connection (SQLite's WAL
 lets it read while the writer writes) and sends back the rendered digest, in the weeks'
@@ -123,6 +127,12 @@ def rank_and_cut(ranker: Summarizer, articles) -> tuple[list[Summary], GroupingW
 
 def prepare_file(path: Path, ranker: Summarizer) -> Prepared:
     """Decode, parse and rank one file. Raises only when the machine gives out (memory)."""
+    return rank_parsed(parse_file(path), ranker)
+
+
+def parse_file(path: Path) -> Prepared:
+    """Decode and parse one file, not ranked yet (`rank_parsed` does that): the part a
+    process without a ranker can do. Raises only when the machine gives out (memory)."""
     from . import parse  # here: `digest status` imports this module and never parses
 
     start = time.perf_counter()
@@ -132,16 +142,31 @@ def prepare_file(path: Path, ranker: Summarizer) -> Prepared:
         return Prepared(path, failed="decode", error=exc.reason)
     try:
         parsed = parse.parse_issue(decoded)
-        summaries, words = rank_and_cut(ranker, parsed.articles)
     except (MemoryError, RecursionError):
         raise  # the machine's limits, not the file: let the caller retry later
     except Exception as exc:  # noqa: BLE001 - reported with the file, judged by the caller
         return Prepared(path, failed="stage", error=describe(exc))
-    # The store needs neither the set-aside lines nor line numbers: don't ship them back.
+    # The store needs neither the set-aside lines nor line numbers, nor does the ranker:
+    # don't ship them from process to process.
     parsed = ParsedIssue(issue=parsed.issue, non_article=(), articles=tuple(
         dataclasses.replace(a, source_lines=()) for a in parsed.articles))
-    return Prepared(path, parsed, tuple(summaries), words, decoded.encoding, decoded.mtime,
+    return Prepared(path, parsed, encoding=decoded.encoding, mtime=decoded.mtime,
                     seconds=time.perf_counter() - start)
+
+
+def rank_parsed(prepared: Prepared, ranker: Summarizer) -> Prepared:
+    """A parsed file with its summaries (and grouping words); a failed one as it is."""
+    if prepared.failed or prepared.parsed is None:
+        return prepared
+    start = time.perf_counter()
+    try:
+        summaries, words = rank_and_cut(ranker, prepared.parsed.articles)
+    except (MemoryError, RecursionError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported with the file, judged by the caller
+        return Prepared(prepared.path, failed="stage", error=describe(exc))
+    return dataclasses.replace(prepared, summaries=tuple(summaries), words=words,
+                               seconds=prepared.seconds + time.perf_counter() - start)
 
 
 # With `[ingest].workers = 0` (one per core), a run with less than this to read is done in
@@ -228,14 +253,40 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _work(path: Path) -> Prepared:
+def _worker_ranker() -> Summarizer:
     global _ranker
     if _ranker is None:  # built on first use; an error here is raised to the parent
         from .rank import Ranker
 
         assert _config is not None
         _ranker = Ranker(_config)
-    return prepare_file(path, _ranker)
+    return _ranker
+
+
+def _work(path: Path) -> Prepared:
+    return prepare_file(path, _worker_ranker())
+
+
+def _rank(prepared: Prepared) -> Prepared:
+    """A file the head start parsed (`HeadStart`): only ranked here."""
+    return rank_parsed(prepared, _worker_ranker())
+
+
+def _parse_ahead(paths: list[Path], results, stop) -> None:
+    """The head start's process (a fork with no ranker): parse `paths` in order, sending
+    each as done, until told to stop. Anything it does not send the pool does whole, so a
+    failure here is simply a file not sent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        for index, path in enumerate(paths):
+            if stop.is_set():
+                break
+            results.send((index, parse_file(path)))
+    except Exception:  # noqa: BLE001, S110 - the pool does the file again, and says why
+        pass
+    finally:
+        results.close()
 
 
 def _ready(_: object) -> None:
@@ -262,6 +313,59 @@ def _build(week):  # IsoWeek -> RenderedDigest | None
 # -- in the parent --------------------------------------------------------------------------
 
 
+# How much the head start takes on: more than it can parse while the ranker loads (~0.5 s;
+# it parses ~10 MB/s), so it never idles, and little enough that its issues, all in flight
+# at once, weigh nothing next to the ranker.
+HEAD_START_FILES = 64
+HEAD_START_BYTES = 8 << 20
+
+
+class HeadStart:
+    """The first files decoded and parsed by a fork of this process while this process
+    loads the ranker for the pool (numba, the tokenizer and its tables: ~0.5 s, during
+    which every other core would idle); the pool then only ranks what it parsed. The fork
+    has no ranker, so the pool's workers, forked after it, still share the one loaded
+    here. What it did not send (stopped before, killed, a file that raised) the pool does
+    whole: only the time depends on it, never a result."""
+
+    def __init__(self, paths: list[Path]):
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self._stop = context.Event()
+        receiver, sender = context.Pipe(duplex=False)
+        self._process = context.Process(target=_parse_ahead, args=(paths, sender, self._stop),
+                                        name="digest-head-start", daemon=True)
+        self._process.start()
+        sender.close()
+        self.parsed: dict[int, Prepared] = {}
+        self._count = len(paths)
+        # Taken as they come, so that the fork never waits on a full pipe. The thread ends
+        # with the fork's pipe, in `finish`, before the pool forks (see `can_fork`).
+        self._reader = threading.Thread(target=self._receive, args=(receiver,),
+                                        name="head-start-reader", daemon=True)
+        self._reader.start()
+
+    def _receive(self, receiver) -> None:
+        try:
+            while True:
+                index, prepared = receiver.recv()
+                if isinstance(prepared, Prepared) and 0 <= index < self._count:
+                    self.parsed[index] = prepared
+        except Exception:  # noqa: BLE001, S110 - EOF, or a fork killed mid-send: done
+            pass
+        finally:
+            receiver.close()
+
+    def finish(self) -> dict[int, Prepared]:
+        """Stop after the file in hand, and wait for it: the files parsed, by their index in
+        the paths given."""
+        self._stop.set()
+        self._reader.join()
+        self._process.join()
+        return self.parsed
+
+
 class Preparer:
     """Files in, `Prepared` out, in order; see the module docstring.
 
@@ -277,6 +381,7 @@ class Preparer:
         self.workers = workers or worker_count(config, input_bytes)
         self._ranker = ranker  # for work in this process (one worker); built when needed
         self._pool: ProcessPoolExecutor | None = None
+        self._to_inherit: Summarizer | None = None  # for the workers the next submit forks
 
     def __enter__(self) -> Preparer:
         return self
@@ -332,6 +437,28 @@ class Preparer:
     def submit(self, path: Path) -> Future:
         return self._submit(_work, path)
 
+    def submit_parsed(self, prepared: Prepared) -> Future:
+        """Rank a file parsed already (by the head start)."""
+        return self._submit(_rank, prepared)
+
+    def can_head_start(self) -> bool:
+        return self._pool is None and self.workers > 1 and can_fork()
+
+    def start_with_head(self, paths: list[Path]) -> dict[int, Prepared]:
+        """Start the pool for files, the first `paths` parsed meanwhile by a `HeadStart`:
+        those parsed, by their index in `paths` (the rest are to be submitted whole)."""
+        try:
+            head: HeadStart | None = HeadStart(paths)
+        except OSError:  # no fork to spare (memory, process limit): the pool does it all
+            head = None
+        try:
+            ranker = self.shared_ranker()
+        finally:
+            # Its reader thread ends here, before the pool forks.
+            parsed = head.finish() if head is not None else {}
+        self._pool, self._to_inherit = self._start_pool(True, ranker)
+        return parsed
+
     def _submit(self, function: Callable, argument: object) -> Future:
         # Imported here, as `parse` is below: `digest status` imports this module, never a pool.
         import multiprocessing
@@ -340,18 +467,28 @@ class Preparer:
 
         global _inherited
         if self._pool is None:
-            self._pool, _inherited = self._start_pool(function is not _build)
+            self._pool, self._to_inherit = self._start_pool(function is not _build)
+        _inherited = self._to_inherit
         try:
             # With fork, this first submit forks every worker, each taking `_inherited`
-            # with it; this process then lets go of it (only the workers rank).
-            return self._pool.submit(function, argument)
+            # with it; this process then lets go of it (only the workers rank). Frozen,
+            # the objects they share are left out of their garbage collections, which
+            # would otherwise write to (so copy) every page holding one: 40 ms of each
+            # worker's first file.
+            import gc
+
+            gc.freeze()
+            try:
+                return self._pool.submit(function, argument)
+            finally:
+                gc.unfreeze()
         except (BrokenProcessPool, RuntimeError, OSError, ValueError) as exc:
             # ValueError: a worker spawned while the pool breaks, its pipes already closed
             self.drop_pool()
             raise WorkerError(f"the worker processes cannot be started ({describe(exc)})"
                               ) from exc
         finally:
-            _inherited = None
+            _inherited = self._to_inherit = None
 
     def map_weeks(self, weeks: Iterable[W], here: Callable[[W], R]) -> Iterator[tuple[W, R]]:
         """For each week, in order: (week, its digest built by `pipeline.build_week`). With
@@ -389,7 +526,8 @@ class Preparer:
             for _, future in pending:
                 future.cancel()
 
-    def _start_pool(self, for_files: bool) -> tuple[ProcessPoolExecutor, Summarizer | None]:
+    def _start_pool(self, for_files: bool, loaded: Summarizer | None = None
+                    ) -> tuple[ProcessPoolExecutor, Summarizer | None]:
         """A pool of forks of this process when that is safe (see `can_fork`), with the
         ranker they are to share (for files): forks start in milliseconds and share,
         copy-on-write, a ranker loaded and warmed once, here, instead of each starting an
@@ -402,7 +540,7 @@ class Preparer:
         if can_fork():
             method = "fork"
             if for_files:
-                ranker = self.shared_ranker()
+                ranker = loaded or self.shared_ranker()
         else:
             method = "spawn"
         return ProcessPoolExecutor(
@@ -421,6 +559,10 @@ class Preparer:
             if not isinstance(ranker, Ranker):
                 ranker = Ranker(self.config)
             ranker.summarize(WARM_UP_TEXT)
+            preload = getattr(getattr(getattr(ranker, "engine", None), "lexicon", None),
+                              "preload", None)
+            if callable(preload):
+                preload()
         except Exception as exc:  # noqa: BLE001 - the program's problem, not a file's
             raise WorkerError(f"the ranker cannot be loaded ({describe(exc)})") from exc
         return ranker
@@ -499,6 +641,8 @@ class Ordered(Iterator[tuple[T, "Prepared | None"]]):
                               f"done yet are left for the next run") from exc
 
     def _fill(self) -> None:
+        if not self.exhausted and self.preparer.can_head_start():
+            self._start_with_head()
         limit = self.preparer.workers * AHEAD
         while not self.exhausted and self.in_flight < limit:
             item = next(self.source, _END)
@@ -510,6 +654,40 @@ class Ordered(Iterator[tuple[T, "Prepared | None"]]):
             self.in_flight += future is not None
             self.queue.append((item, future))
 
+    def _start_with_head(self) -> None:
+        """Take the first files (up to HEAD_START_FILES and HEAD_START_BYTES) for a head
+        start while the pool starts, then queue them: ranked only if parsed, whole if not."""
+        from concurrent.futures import Future
+
+        taken: list[tuple[T, Path | None]] = []
+        size = 0
+        while len(taken) < HEAD_START_FILES and size < HEAD_START_BYTES:
+            item = next(self.source, _END)
+            if item is _END:
+                self.exhausted = True
+                break
+            path = self.path_of(item)
+            taken.append((item, path))
+            if path is not None:
+                size += _size_of(path)
+        paths = [path for _, path in taken if path is not None]
+        parsed = self.preparer.start_with_head(paths) if paths else {}
+        index = 0
+        for item, path in taken:
+            future: Future | None = None
+            if path is not None:
+                done = parsed.get(index)
+                index += 1
+                if done is None:
+                    future = self.preparer.submit(path)
+                elif done.failed:
+                    future = Future()
+                    future.set_result(done)
+                else:
+                    future = self.preparer.submit_parsed(done)
+                self.in_flight += 1
+            self.queue.append((item, future))
+
     def close(self) -> None:
         """Cancel what was submitted and not taken (a consumer that stops early)."""
         while self.queue:
@@ -517,3 +695,10 @@ class Ordered(Iterator[tuple[T, "Prepared | None"]]):
             if future is not None:
                 future.cancel()
         self.in_flight = 0
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # the worker's decode says why

@@ -73,8 +73,9 @@ def test_parallel_ingest_stores_exactly_what_a_serial_one_does(tmp_path, monkeyp
     monkeypatch.setattr(workers_module, "can_fork", lambda: method == "fork")
     started = []
     real_start = workers_module.Preparer._start_pool
-    monkeypatch.setattr(workers_module.Preparer, "_start_pool", lambda self, for_files: (
-        started.append(for_files) or real_start(self, for_files)))
+    monkeypatch.setattr(workers_module.Preparer, "_start_pool", lambda self, for_files, *a: (
+        started.append(for_files) or real_start(self, for_files, *a)))
+    heads = record_head_starts(monkeypatch)
     files = inputs(tmp_path / "in")
     stores = {}
     for workers in (1, 2):
@@ -82,6 +83,9 @@ def test_parallel_ingest_stores_exactly_what_a_serial_one_does(tmp_path, monkeyp
         results = pipeline.ingest_paths(config, files, workers=workers)
         if workers == 2:
             assert started == [True]
+            # forked: the head start took every file (the binary one too) and parsed some
+            assert heads == ([(len(files), heads[0][1])] if method == "fork" else [])
+            assert method == "spawn" or heads[0][1] > 0
         stores[workers] = (dump(Path(config.paths.state) / "digest.db"),
                            [(r.path.name, r.status, r.issue_id, r.articles) for r in results])
     serial, parallel = stores[1], stores[2]
@@ -93,6 +97,59 @@ def test_parallel_ingest_stores_exactly_what_a_serial_one_does(tmp_path, monkeyp
     for table in TABLES:
         assert parallel[0][table] == serial[0][table], table
 
+
+
+def record_head_starts(monkeypatch) -> list[tuple[int, int]]:
+    """(files given, files parsed) of each head start from now on."""
+    heads: list[tuple[int, int]] = []
+    real = workers_module.Preparer.start_with_head
+
+    def recorded(self, paths):
+        parsed = real(self, paths)
+        heads.append((len(paths), len(parsed)))
+        return parsed
+
+    monkeypatch.setattr(workers_module.Preparer, "start_with_head", recorded)
+    return heads
+
+
+def _sends_two_then_dies(paths, results, stop):
+    for index, path in enumerate(paths[:2]):
+        results.send((index, workers_module.parse_file(path)))
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _dies_at_once(paths, results, stop):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _sends_a_file_it_did_not_parse(paths, results, stop):
+    # One file, then what no head start sends: garbage, and an index out of range.
+    results.send((0, workers_module.parse_file(paths[0])))
+    results.send((1, "not a result"))
+    results.send((len(paths) + 5, workers_module.parse_file(paths[1])))
+    results.close()
+
+
+@pytest.mark.parametrize("head", [_sends_two_then_dies, _dies_at_once,
+                                  _sends_a_file_it_did_not_parse])
+def test_a_head_start_that_fails_changes_nothing_but_the_time(tmp_path, monkeypatch, head):
+    """Whatever the head start did not deliver, the pool does whole: a head start killed
+    after two files, or at once, stores exactly what a serial run stores."""
+    files = inputs(tmp_path / "in")
+    serial_config = write_config(tmp_path / "serial")
+    serial = pipeline.ingest_paths(serial_config, files, workers=1)
+    heads = record_head_starts(monkeypatch)
+    monkeypatch.setattr(workers_module, "can_fork", lambda: True)
+    monkeypatch.setattr(workers_module, "_parse_ahead", head)
+    config = write_config(tmp_path / "parallel")
+    parallel = pipeline.ingest_paths(config, files, workers=2)
+    expected = {_sends_two_then_dies: 2, _dies_at_once: 0, _sends_a_file_it_did_not_parse: 1}
+    assert heads == [(len(files), expected[head])]
+    assert [(r.path.name, r.status, r.issue_id, r.articles) for r in parallel] == [
+        (r.path.name, r.status, r.issue_id, r.articles) for r in serial]
+    assert dump(Path(config.paths.state) / "digest.db") == dump(
+        Path(serial_config.paths.state) / "digest.db")
 
 
 def test_workers_are_forked_only_while_no_other_thread_runs():
@@ -215,6 +272,7 @@ def test_a_dead_worker_in_digest_ingest_is_an_error_not_a_failed_file(tmp_path, 
         raise WorkerError("a worker process failed (killed)")
 
     monkeypatch.setattr(pipeline.Preparer, "submit", lambda self, path: killed(path))
+    monkeypatch.setattr(pipeline.Preparer, "submit_parsed", lambda self, parsed: killed(parsed))
     results = pipeline.ingest_paths(config, files, workers=2)
     assert [r.status for r in results] == ["error"] * 3
     assert all("not ingested" in r.message for r in results)

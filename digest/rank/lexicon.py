@@ -569,6 +569,15 @@ class Lexicon(dict):
         return DictionaryWords.load(self._cache_dir, self._dictionary, self._idf,
                                     self._stopwords)
 
+    def preload(self) -> None:
+        """Read now the tables read at first use (the dictionary's words, IDF and flags):
+        a process about to fork workers reads them once for all of them to share, where
+        each would otherwise read its own (~0.1 s a worker, at its first file)."""
+        known = self._known
+        if known is not None and self._dictionary is not None:
+            self._dictionary.table  # noqa: B018 - a _DeferredFlags reads its arrays here
+        self._idf  # noqa: B018
+
     def _reset(self) -> None:
         self.clear()
         self.table = WordTable()
