@@ -475,6 +475,8 @@ class Preparer:
             # the objects they share are left out of their garbage collections, which
             # would otherwise write to (so copy) every page holding one: 40 ms of each
             # worker's first file.
+            if getattr(self._pool, "_processes", None):
+                return self._pool.submit(function, argument)  # forked already
             import gc
 
             gc.freeze()
