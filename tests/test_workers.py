@@ -311,6 +311,14 @@ def test_workers_leave_when_digest_ingest_is_killed(tmp_path):
     import time
 
     files = inputs(tmp_path / "in")
+    # Enough distinct files that the workers are still at work when looked for (the head
+    # start alone parses the seeds before they start).
+    for n in range(40):
+        for source in sorted(SEEDS.glob("*.txt")):
+            copy = tmp_path / "in" / f"copy{n:02d}_{source.name}"
+            copy.write_text(source.read_text(encoding="utf-8") + f"\n（第{n}版）\n",
+                            encoding="utf-8")
+            files.append(copy)
     config = write_config(tmp_path / "k", "[ingest]\nworkers = 2\n")
     env = {k: v for k, v in os.environ.items() if k != "DIGEST_HOME"}
     proc = subprocess.Popen([sys.executable, "-m", "digest.cli", "--config",
