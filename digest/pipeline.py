@@ -49,6 +49,7 @@ from .workers import (
     Prepared,
     Preparer,
     WorkerError,
+    file_size,
     rank_and_cut,
     worker_count,
 )
@@ -261,7 +262,7 @@ def ingest_paths(config: Config, paths: Iterable[Path], *, store: Store | None =
         workers = 1
     results: list[IngestResult] = []
     with _store(config, store) as db, Preparer(config, workers, ranker,
-                                               input_bytes=_size(files)) as preparer:
+                                               input_bytes=sum(map(file_size, files))) as preparer:
         def known(path: Path) -> IngestResult | None:
             try:
                 sha256 = file_sha256(path)
@@ -290,16 +291,6 @@ def ingest_paths(config: Config, paths: Iterable[Path], *, store: Store | None =
                 if on_result is not None:
                     on_result(results[-1])
     return results
-
-
-def _size(files: Iterable[Path]) -> int:
-    total = 0
-    for path in files:
-        try:
-            total += path.stat().st_size
-        except OSError:
-            pass  # reported when it is read
-    return total
 
 
 def _result(store: Store, written: Written) -> IngestResult:

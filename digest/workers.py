@@ -223,10 +223,7 @@ def _start_worker(config: Config, parent: int) -> None:
     a worker that ignored it would hang that shutdown for ever (a service sends SIGTERM to
     the parent only: `KillMode=mixed`, see the README)."""
     global _config, _ranker
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A fork inherits the parent's handlers (`digest run` turns SIGTERM into a stop flag):
-    # the default again, so that the pool can stop a worker.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _child_signals()
     _config, _ranker = config, _inherited
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
                      name="parent-watch").start()
@@ -243,6 +240,13 @@ def _keep_learnt() -> None:
     keep_new = getattr(lexicon, "_keep_new", None)
     if callable(keep_new):
         keep_new()
+
+
+def _child_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A fork inherits the parent's handlers (`digest run` turns SIGTERM into a stop flag):
+    # the default again, so that the pool can stop a worker.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -276,8 +280,7 @@ def _parse_ahead(paths: list[Path], results, stop) -> None:
     """The head start's process (a fork with no ranker): parse `paths` in order, sending
     each as done, until told to stop. Anything it does not send the pool does whole, so a
     failure here is simply a file not sent."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _child_signals()
     try:
         for index, path in enumerate(paths):
             if stop.is_set():
@@ -475,15 +478,16 @@ class Preparer:
             # the objects they share are left out of their garbage collections, which
             # would otherwise write to (so copy) every page holding one: 40 ms of each
             # worker's first file.
-            if getattr(self._pool, "_processes", None):
-                return self._pool.submit(function, argument)  # forked already
             import gc
 
-            gc.freeze()
+            forks = not getattr(self._pool, "_processes", None)  # none started yet
+            if forks:
+                gc.freeze()
             try:
                 return self._pool.submit(function, argument)
             finally:
-                gc.unfreeze()
+                if forks:
+                    gc.unfreeze()
         except (BrokenProcessPool, RuntimeError, OSError, ValueError) as exc:
             # ValueError: a worker spawned while the pool breaks, its pipes already closed
             self.drop_pool()
@@ -561,10 +565,7 @@ class Preparer:
             if not isinstance(ranker, Ranker):
                 ranker = Ranker(self.config)
             ranker.summarize(WARM_UP_TEXT)
-            preload = getattr(getattr(getattr(ranker, "engine", None), "lexicon", None),
-                              "preload", None)
-            if callable(preload):
-                preload()
+            ranker.preload()
         except Exception as exc:  # noqa: BLE001 - the program's problem, not a file's
             raise WorkerError(f"the ranker cannot be loaded ({describe(exc)})") from exc
         return ranker
@@ -671,7 +672,7 @@ class Ordered(Iterator[tuple[T, "Prepared | None"]]):
             path = self.path_of(item)
             taken.append((item, path))
             if path is not None:
-                size += _size_of(path)
+                size += file_size(path)
         paths = [path for _, path in taken if path is not None]
         parsed = self.preparer.start_with_head(paths) if paths else {}
         index = 0
@@ -699,8 +700,9 @@ class Ordered(Iterator[tuple[T, "Prepared | None"]]):
         self.in_flight = 0
 
 
-def _size_of(path: Path) -> int:
+def file_size(path: Path) -> int:
+    """The file's size, 0 if it cannot be read: reading it says why, later."""
     try:
         return path.stat().st_size
     except OSError:
-        return 0  # the worker's decode says why
+        return 0

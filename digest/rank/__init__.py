@@ -167,6 +167,13 @@ class Ranker:
             _log.warning("compiling the ranker's loops: the first run after installing takes "
                          "15-40 s (then cached in %s)", Path(__file__).parent / "__pycache__")
 
+    def preload(self) -> None:
+        """Read now what is read at first use (`Lexicon.preload`): before forking workers,
+        which then share it."""
+        lexicon = getattr(self.engine, "lexicon", None)  # the reference engine has none
+        if lexicon is not None:
+            lexicon.preload()
+
     def summarize(self, text: str, title: str | None = None, top: int | None = None
                   ) -> Summary:
         """Key sentences of ``text`` (document order, with scores) and its keywords.
