@@ -386,5 +386,45 @@ def status_cmd(ctx: click.Context) -> None:
         click.echo(line)
 
 
+def entry() -> None:
+    """The installed `digest` command: `main`, then a quick exit (`leave`)."""
+    try:
+        main()
+    except SystemExit as exc:  # click ends every run with sys.exit
+        leave(exc.code)
+    leave(0)
+
+
+def leave(code: object) -> None:
+    """Exit with `code` as sys.exit would, without tearing the interpreter down when no other
+    thread runs: a command's work is done and written (stores closed, pages written
+    atomically), and unloading numba, numpy and the tokenizer's modules only costs time
+    (~0.15 s, a twentieth of ingesting the dev papers). The exit hooks still run (logging's
+    flush, the lexicon keeping what it learnt, multiprocessing's and tempfile's cleanups),
+    and the output is flushed. With another thread alive, the normal exit, which waits for
+    it."""
+    import threading
+
+    if threading.active_count() > 1:
+        sys.exit(code)
+    import atexit
+    import os
+
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit's rule: anything else is printed, and the status is 1
+        print(code, file=sys.stderr)
+        status = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader gone (`| head`), or closed: as sys.exit
+            status = status or 120
+    os._exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    entry()

@@ -25,22 +25,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from . import decode, parse
+from . import decode
 from .config import Config
 from .ingest import Unreadable, Verdict, file_sha256
 from .model import Article, DecodedText, GroupingWords, Summary
-from .render import (
-    IndexEntry,
-    RenderedDigest,
-    render_feed,
-    render_index,
-    render_week,
-    template_environment,
-    write_atomic,
-    write_digest,
-)
 from .store import Store, StoredIssue, open_store
 from .themes import group_week
 from .weeks import IsoWeek
@@ -53,6 +43,12 @@ from .workers import (
     rank_and_cut,
     worker_count,
 )
+
+if TYPE_CHECKING:
+    # parse and render are imported where they are used: `digest ingest` renders nothing,
+    # and its parent process parses nothing while workers do (their head start is forked
+    # sooner for the ~0.1 s of imports, numpy's among them, it does not wait for).
+    from .render import RenderedDigest
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +151,8 @@ def store_decoded(store: Store, decoded: DecodedText, ranker: Summarizer,
     path = Path(path) if path is not None else Path(decoded.source)
     known = store.issue_by_sha256(decoded.sha256)
     if known is None:
+        from . import parse
+
         parsed = parse.parse_issue(decoded)
         summaries, words = rank_and_cut(ranker, parsed.articles)
         issue_id = store.ingest_parsed(parsed, summaries, mtime=decoded.mtime,
@@ -364,6 +362,8 @@ def _verdict(written: Written, decided: str | BaseException | None) -> str | Bas
 
 def build_week(store: Store, config: Config, week: IsoWeek, env=None) -> RenderedDigest | None:
     """Group and render one week from the store (None when it has no articles). Writes nothing."""
+    from .render import render_week
+
     articles = store.articles_in_week(week)
     if not articles:
         return None
@@ -401,6 +401,9 @@ def build_weeks(config: Config, weeks: Sequence[IsoWeek] | None = None,
     there is enough to build, see build_workers), in order; this process writes each as it
     comes. `should_stop` is asked after each week; the weeks written by then are kept and
     the index covers them."""
+    from .render import (IndexEntry, render_feed, render_index, template_environment,
+                         write_atomic, write_digest)
+
     out_dir = Path(out_dir) if out_dir is not None else config.paths.output
     env = template_environment(config)
     written: list[Path] = []

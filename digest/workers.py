@@ -555,9 +555,9 @@ class Preparer:
 
     def shared_ranker(self) -> Summarizer:
         """A Ranker of this config, loaded and warmed here (its compiled loops read from
-        numba's cache) for forked workers to inherit ready: the caller's if it is loaded
-        already, else a new one, dropped here once the workers have it. A worker's results
-        never depend on which (digest/rank/)."""
+        numba's cache) for forked workers to inherit ready, with the parser's modules: the
+        caller's if it is loaded already, else a new one, dropped here once the workers
+        have it. A worker's results never depend on which (digest/rank/)."""
         from .rank import Ranker
 
         try:
@@ -566,6 +566,7 @@ class Preparer:
                 ranker = Ranker(self.config)
             ranker.summarize(WARM_UP_TEXT)
             ranker.preload()
+            from . import parse  # noqa: F401 - loaded once here for the forks, as the ranker
         except Exception as exc:  # noqa: BLE001 - the program's problem, not a file's
             raise WorkerError(f"the ranker cannot be loaded ({describe(exc)})") from exc
         return ranker

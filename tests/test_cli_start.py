@@ -66,9 +66,9 @@ def test_summarize_does_import_the_ranker(tmp_path, seed_files):
 def test_summarize_ranks_without_scipy(tmp_path, seed_files):
     """numba is imported with scipy hidden (digest/jit.py: numba only checks its version);
     scipy stays importable afterwards for the stages that use it."""
-    probe = ("import runpy, sys\n"
-             "sys.argv = ['digest', 'summarize', sys.argv[1]]\n"
-             "try:\n    runpy.run_module('digest.cli', run_name='__main__')\n"
+    probe = ("import sys\n"
+             "from digest.cli import main\n"
+             "try:\n    main(['summarize', sys.argv[1]])\n"
              "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
              "print('scipy' in sys.modules, 'numba' in sys.modules, file=sys.stderr)\n"
              "import scipy.sparse\n")
@@ -84,3 +84,35 @@ def test_version_names_the_package():
     done = subprocess.run([sys.executable, "-m", "digest.cli", "--version"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == f"digest, version {version('digest')}"
+
+
+def run_entry(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`code`, then the installed command's entry point (digest.cli:entry) on sys.argv."""
+    return subprocess.run([sys.executable, "-c", code + "\nfrom digest.cli import entry\nentry()"],
+                          capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def test_quick_exit_flushes_output_runs_exit_hooks_and_keeps_the_status(tmp_path):
+    """The command leaves without tearing the interpreter down (digest/cli.py: `leave`), but
+    what it printed arrives, exit hooks run, and the status is the command's."""
+    hook = ("import atexit, sys\n"
+            "atexit.register(lambda: print('hook ran', file=sys.stderr))\n"
+            "sys.stdout.write('x' * 100000)\n")  # more than a pipe's buffer, unflushed
+    done = run_entry(hook + "sys.argv = ['digest', '--version']", tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("x" * 100000) and "digest, version" in done.stdout
+    assert done.stderr.strip().endswith("hook ran")
+    (tmp_path / "bad.toml").write_text("[digest\n", encoding="utf-8")
+    done = run_entry(hook + "sys.argv = ['digest', '--config', 'bad.toml', 'status']", tmp_path)
+    assert done.returncode == 2 and "bad config" in done.stderr and "hook ran" in done.stderr
+
+
+def test_quick_exit_waits_for_a_thread_still_at_work(tmp_path):
+    """With another thread alive, the normal exit, which lets it finish."""
+    late = ("import sys, threading, time\n"
+            "def finish():\n    time.sleep(0.5)\n    open('done', 'w').close()\n"
+            "threading.Thread(target=finish).start()\n"
+            "sys.argv = ['digest', '--version']")
+    done = run_entry(late, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "done").exists()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from digest import ingest, pipeline
+from digest import decode, ingest, parse, pipeline
 from digest.ingest import (CLAIM_DIR, ERROR_SUFFIX, Ingestor, StabilityTracker, free_path,
                            move_file, process_claimed, process_inbox, safe_name)
 from digest.schedule import store_ingestor
@@ -304,6 +304,6 @@ def test_kill_9_at_random_moments_loses_no_file_and_ingests_none_twice(tmp_path)
         issues = store.issues()
         assert sorted(i.sha256 for i in issues) == sorted({sha(d) for d in dropped if d})
         for issue in issues:  # each issue whole: as many articles as a fresh parse finds
-            parsed = pipeline.parse.parse_issue(pipeline.decode.decode_file_bytes(
+            parsed = parse.parse_issue(decode.decode_file_bytes(
                 next(d for d in dropped if sha(d) == issue.sha256), issue.source))
             assert issue.article_count == len(parsed.articles)
