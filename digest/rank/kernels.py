@@ -377,26 +377,30 @@ def _sentence_graph(words, sentence, in_deck, flags, m, word_idf, slot):
     for c in range(columns):
         start[c + 1] += start[c]
     fill = start[:-1].copy()
-    by_column = np.empty(cells, np.int64)
+    cell_row_sorted = np.empty(cells, np.int64)
+    weight_sorted = np.empty(cells)
     for c in range(cells):
-        by_column[fill[cell_col[c]]] = c
+        cell_row_sorted[fill[cell_col[c]]] = cell_row[c]
+        weight_sorted[fill[cell_col[c]]] = weight[c]
         fill[cell_col[c]] += 1
     similarity = np.zeros((m, m))
     to_deck = np.zeros(m)
     for col in range(columns):
-        deck_weight = 0.0
-        for a in range(start[col], start[col + 1]):
-            if cell_row[by_column[a]] == m:
-                deck_weight = weight[by_column[a]]
-        for a in range(start[col], start[col + 1]):
-            i = cell_row[by_column[a]]
-            if i == m:
-                continue
-            to_deck[i] += weight[by_column[a]] * deck_weight
-            for b in range(start[col], start[col + 1]):
-                j = cell_row[by_column[b]]
-                if j != m and j != i:
-                    similarity[i, j] += weight[by_column[a]] * weight[by_column[b]]
+        lo, hi = start[col], start[col + 1]
+        if cell_row_sorted[lo] == m:  # the deck comes first in the text, so in a column
+            deck_weight = weight_sorted[lo]
+            lo += 1
+            for a in range(lo, hi):
+                to_deck[cell_row_sorted[a]] += weight_sorted[a] * deck_weight
+        # Rows rise within a column: only i < j is summed, and mirrored below. Each cell
+        # gets the same products in the same column order as a full loop would give it.
+        for a in range(lo, hi):
+            i, wa = cell_row_sorted[a], weight_sorted[a]
+            for b in range(a + 1, hi):
+                similarity[i, cell_row_sorted[b]] += wa * weight_sorted[b]
+    for i in range(m):
+        for j in range(i + 1, m):
+            similarity[j, i] = similarity[i, j]
     return similarity, to_deck
 
 
