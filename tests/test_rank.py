@@ -15,7 +15,7 @@ from digest.model import Article
 from digest.rank import Ranker, pick_count
 from digest.rank.engines import (pagerank, textrank4zh_graph, textrank4zh_similarity,
                                  within_budget)
-from digest.rank.kernels import CONTENT, dense_pagerank, edge_pagerank
+from digest.rank.kernels import CONTENT, _sentence_graph, dense_pagerank, edge_pagerank
 from digest.rank.lexicon import DictionaryFlags, DictionaryWords, Lexicon, WordTable
 from digest.text import (load_stopwords, make_tokenizer, split_sentences,
                          split_sentences_textrank4zh)
@@ -350,6 +350,62 @@ def test_dense_pagerank_is_edge_pagerank_to_the_bit():
         rows, cols = np.nonzero(weights)
         expected = edge_pagerank(n, rows, cols, weights[rows, cols], prior, 0.6, 1e-6)
         assert dense_pagerank(weights, prior, 0.6, 1e-6).tolist() == expected.tolist()
+
+
+def full_pair_sentence_graph(words, sentence, in_deck, flags, m, word_idf):
+    """The sentence graph as first written: every ordered pair of a word's sentences, word
+    after word in order of first occurrence, and each sentence's product with the deck's
+    cell added for every word (0 where the deck lacks it)."""
+    cells: dict[int, list[int]] = {}  # word -> the rows it is in, in document order
+    norm = [0.0] * (m + 1)  # summed in document order
+    for k, word in enumerate(words.tolist()):
+        if not flags[k] & CONTENT or (sentence[k] < 0 and not in_deck[k]):
+            continue
+        row = int(sentence[k]) if sentence[k] >= 0 else m
+        rows = cells.setdefault(word, [])
+        if not rows or rows[-1] != row:
+            rows.append(row)
+            norm[row] += word_idf[word] * word_idf[word]
+    similarity, to_deck = np.zeros((m, m)), np.zeros(m)
+    for word, rows in cells.items():
+        weight = [(row, word_idf[word] / math.sqrt(norm[row])) for row in rows]
+        deck = next((w for row, w in weight if row == m), 0.0)
+        for i, wi in weight:
+            if i == m:
+                continue
+            to_deck[i] += wi * deck
+            for j, wj in weight:
+                if j != m and j != i:
+                    similarity[i, j] += wi * wj
+    return similarity, to_deck
+
+
+def test_sentence_graph_is_the_full_pair_sum_to_the_bit():
+    """The kernel sums each pair once and mirrors it, and skips words the deck lacks: the
+    same products in the same order, so the same bits as the full sum."""
+    rng = np.random.default_rng(11)
+    for trial in range(300):
+        m = int(rng.integers(1, 12))
+        vocabulary = int(rng.integers(1, 40))
+        word_idf = rng.random(vocabulary) * 10 + 0.1
+        deck = int(rng.integers(0, 6)) if trial % 3 else 0
+        sentence, in_deck = [-1] * deck, [True] * deck
+        for s in range(m):
+            gap = int(rng.integers(0, 3))  # marks between sentences belong to none
+            sentence += [-1] * gap + [s] * int(rng.integers(1, 15))
+            in_deck += [False] * (len(sentence) - len(in_deck))
+        n = len(sentence)
+        words = rng.integers(0, vocabulary, n)
+        flags = np.where(rng.random(n) < 0.8, CONTENT, 0).astype(np.uint8)
+        sentence, in_deck = np.array(sentence, np.int64), np.array(in_deck, np.bool_)
+        slot = np.full(vocabulary, -1, np.int64)
+        similarity, to_deck = _sentence_graph(words, sentence, in_deck, flags, m, word_idf,
+                                              slot)
+        expected, expected_deck = full_pair_sentence_graph(words, sentence, in_deck, flags, m,
+                                                           word_idf)
+        assert similarity.tolist() == expected.tolist()
+        assert to_deck.tolist() == expected_deck.tolist()
+        assert (slot == -1).all()  # left as found
 
 
 def test_batch_ids_refuses_texts_that_were_not_cleaned(tmp_path):

@@ -377,27 +377,27 @@ def _sentence_graph(words, sentence, in_deck, flags, m, word_idf, slot):
     for c in range(columns):
         start[c + 1] += start[c]
     fill = start[:-1].copy()
-    cell_row_sorted = np.empty(cells, np.int64)
-    weight_sorted = np.empty(cells)
+    column_rows = np.empty(cells, np.int64)
+    column_weights = np.empty(cells)
     for c in range(cells):
-        cell_row_sorted[fill[cell_col[c]]] = cell_row[c]
-        weight_sorted[fill[cell_col[c]]] = weight[c]
-        fill[cell_col[c]] += 1
+        at = fill[cell_col[c]]
+        column_rows[at], column_weights[at] = cell_row[c], weight[c]
+        fill[cell_col[c]] = at + 1
     similarity = np.zeros((m, m))
     to_deck = np.zeros(m)
     for col in range(columns):
         lo, hi = start[col], start[col + 1]
-        if cell_row_sorted[lo] == m:  # the deck comes first in the text, so in a column
-            deck_weight = weight_sorted[lo]
+        if column_rows[lo] == m:  # the deck comes first in the text, so in a column
+            deck_weight = column_weights[lo]
             lo += 1
             for a in range(lo, hi):
-                to_deck[cell_row_sorted[a]] += weight_sorted[a] * deck_weight
+                to_deck[column_rows[a]] += column_weights[a] * deck_weight
         # Rows rise within a column: only i < j is summed, and mirrored below. Each cell
         # gets the same products in the same column order as a full loop would give it.
         for a in range(lo, hi):
-            i, wa = cell_row_sorted[a], weight_sorted[a]
+            i, wa = column_rows[a], column_weights[a]
             for b in range(a + 1, hi):
-                similarity[i, cell_row_sorted[b]] += wa * weight_sorted[b]
+                similarity[i, column_rows[b]] += wa * column_weights[b]
     for i in range(m):
         for j in range(i + 1, m):
             similarity[j, i] = similarity[i, j]
